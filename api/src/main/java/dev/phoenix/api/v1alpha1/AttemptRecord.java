@@ -1,0 +1,35 @@
+package dev.phoenix.api.v1alpha1;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+
+/**
+ * How the current (or last) attempt began and, once it ended, why. Status is Phoenix's write-ahead
+ * log: the reason an attempt ended is written before the operator deletes a single pod, so a restarted
+ * operator knows which deletions were its own.
+ */
+@JsonInclude(JsonInclude.Include.NON_NULL)
+public class AttemptRecord {
+    private Integer number;
+    private Long resumeStep;
+    private String timeline;
+    private String startTime;
+    /** Why the gang is being torn down: Preemption, Failure, InvalidCheckpoint, ResumeStepChanged, Suspend, Finished. */
+    private String endReason;
+    private String endMessage;
+    private String endTime;
+
+    public Integer getNumber() { return number; }
+    public void setNumber(Integer number) { this.number = number; }
+    public Long getResumeStep() { return resumeStep; }
+    public void setResumeStep(Long resumeStep) { this.resumeStep = resumeStep; }
+    public String getTimeline() { return timeline; }
+    public void setTimeline(String timeline) { this.timeline = timeline; }
+    public String getStartTime() { return startTime; }
+    public void setStartTime(String startTime) { this.startTime = startTime; }
+    public String getEndReason() { return endReason; }
+    public void setEndReason(String endReason) { this.endReason = endReason; }
+    public String getEndMessage() { return endMessage; }
+    public void setEndMessage(String endMessage) { this.endMessage = endMessage; }
+    public String getEndTime() { return endTime; }
+    public void setEndTime(String endTime) { this.endTime = endTime; }
+}
