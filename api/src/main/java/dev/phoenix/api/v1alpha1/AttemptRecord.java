@@ -1,6 +1,7 @@
 package dev.phoenix.api.v1alpha1;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.annotation.JsonPropertyDescription;
 
 /**
  * How the current (or last) attempt began and, once it ended, why. Status is Phoenix's write-ahead
@@ -12,6 +13,10 @@ public class AttemptRecord {
     private Integer number;
     private Long resumeStep;
     private String timeline;
+    @JsonPropertyDescription("True when resumeStep is the user's spec.resumeStep (an invalid pinned step stops the job instead of falling back).")
+    private Boolean pinned;
+    @JsonPropertyDescription("Number of workers this attempt was started with.")
+    private Integer worldSize;
     private String startTime;
     /** Why the gang is being torn down: Preemption, Failure, InvalidCheckpoint, ResumeStepChanged, Suspend, Finished. */
     private String endReason;
@@ -24,6 +29,10 @@ public class AttemptRecord {
     public void setResumeStep(Long resumeStep) { this.resumeStep = resumeStep; }
     public String getTimeline() { return timeline; }
     public void setTimeline(String timeline) { this.timeline = timeline; }
+    public Boolean getPinned() { return pinned; }
+    public void setPinned(Boolean pinned) { this.pinned = pinned; }
+    public Integer getWorldSize() { return worldSize; }
+    public void setWorldSize(Integer worldSize) { this.worldSize = worldSize; }
     public String getStartTime() { return startTime; }
     public void setStartTime(String startTime) { this.startTime = startTime; }
     public String getEndReason() { return endReason; }

@@ -32,6 +32,13 @@ public class TrainingJobStatus {
     @JsonPropertyDescription("The spec.resumeStep value last acted on, so a change is acted on exactly once.")
     private Long appliedResumeStep;
 
+    @JsonPropertyDescription("The step the current timeline branched from (0 for a fresh start).")
+    private Long timelineStartStep;
+    @JsonPropertyDescription("Set when the next attempt must resume from a given step on a new timeline (a pinned spec.resumeStep or a fallback after an invalid checkpoint).")
+    private Long pendingResumeStep;
+    @JsonPropertyDescription("True when pendingResumeStep came from the user's spec.resumeStep.")
+    private Boolean pendingResumePinned;
+
     private String startTime;
     private String completionTime;
 
@@ -63,6 +70,12 @@ public class TrainingJobStatus {
     public void setCurrentStep(Long currentStep) { this.currentStep = currentStep; }
     public Long getAppliedResumeStep() { return appliedResumeStep; }
     public void setAppliedResumeStep(Long appliedResumeStep) { this.appliedResumeStep = appliedResumeStep; }
+    public Long getTimelineStartStep() { return timelineStartStep; }
+    public void setTimelineStartStep(Long timelineStartStep) { this.timelineStartStep = timelineStartStep; }
+    public Long getPendingResumeStep() { return pendingResumeStep; }
+    public void setPendingResumeStep(Long pendingResumeStep) { this.pendingResumeStep = pendingResumeStep; }
+    public Boolean getPendingResumePinned() { return pendingResumePinned; }
+    public void setPendingResumePinned(Boolean pendingResumePinned) { this.pendingResumePinned = pendingResumePinned; }
     public String getStartTime() { return startTime; }
     public void setStartTime(String startTime) { this.startTime = startTime; }
     public String getCompletionTime() { return completionTime; }

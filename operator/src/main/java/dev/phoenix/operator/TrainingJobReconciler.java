@@ -1,0 +1,173 @@
+package dev.phoenix.operator;
+
+import dev.phoenix.api.v1alpha1.Phase;
+import dev.phoenix.api.v1alpha1.TrainingJob;
+import dev.phoenix.operator.act.Actuator;
+import dev.phoenix.operator.act.EventRecorder;
+import dev.phoenix.operator.act.StatusWriter;
+import dev.phoenix.operator.decide.Decider;
+import dev.phoenix.operator.decide.Decision;
+import dev.phoenix.operator.decide.JobEvent;
+import dev.phoenix.operator.metrics.PhoenixMetrics;
+import dev.phoenix.operator.observe.JobObserver;
+import dev.phoenix.operator.observe.ObservedJob;
+import io.fabric8.kubernetes.api.model.ConfigMap;
+import io.fabric8.kubernetes.api.model.Node;
+import io.fabric8.kubernetes.api.model.NodeCondition;
+import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.utils.KubernetesSerialization;
+import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfiguration;
+import io.javaoperatorsdk.operator.api.reconciler.Context;
+import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
+import io.javaoperatorsdk.operator.api.reconciler.EventSourceContext;
+import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
+import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
+import io.javaoperatorsdk.operator.processing.event.ResourceID;
+import io.javaoperatorsdk.operator.processing.event.source.EventSource;
+import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEventSource;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.Set;
+import java.util.stream.Collectors;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Reconciles a TrainingJob in three steps, as the Flink Kubernetes Operator does: observe (informer
+ * caches → {@link ObservedJob}), decide ({@link Decider}, pure), act (status first, then events and
+ * {@link Actuator}). Pods, report ConfigMaps and Nodes come through informers; nothing is polled.
+ */
+@ControllerConfiguration(name = TrainingJobReconciler.NAME)
+public class TrainingJobReconciler implements Reconciler<TrainingJob> {
+    public static final String NAME = "trainingjob";
+    private static final Logger LOG = LoggerFactory.getLogger(TrainingJobReconciler.class);
+    private static final KubernetesSerialization SERIALIZATION = new KubernetesSerialization();
+
+    private final PhoenixMetrics metrics;
+    private final boolean watchNodes;
+    private final Clock clock;
+    private InformerEventSource<Pod, TrainingJob> podSource;
+    private InformerEventSource<ConfigMap, TrainingJob> reportSource;
+    private InformerEventSource<Node, TrainingJob> nodeSource;
+
+    public TrainingJobReconciler(PhoenixMetrics metrics, boolean watchNodes, Clock clock) {
+        this.metrics = metrics;
+        this.watchNodes = watchNodes;
+        this.clock = clock;
+    }
+
+    @Override
+    public List<EventSource<?, TrainingJob>> prepareEventSources(EventSourceContext<TrainingJob> context) {
+        podSource = new InformerEventSource<>(InformerEventSourceConfiguration.from(Pod.class, TrainingJob.class)
+                .withName("pods")
+                .withLabelSelector(Names.LABEL_JOB)
+                .withSecondaryToPrimaryMapper(byJobLabel())
+                .withNamespacesInheritedFromController()
+                .build(), context);
+        reportSource = new InformerEventSource<>(InformerEventSourceConfiguration.from(ConfigMap.class,
+                        TrainingJob.class)
+                .withName("reports")
+                .withLabelSelector(Names.LABEL_JOB)
+                .withSecondaryToPrimaryMapper(byJobLabel())
+                .withNamespacesInheritedFromController()
+                .build(), context);
+        List<EventSource<?, TrainingJob>> sources = new ArrayList<>(List.of(podSource, reportSource));
+        if (watchNodes) {
+            // A vanished node means its pods were preempted, even before PodGC removes them. Only
+            // deletions and Ready flips matter: heartbeats must not wake every job on the node.
+            nodeSource = new InformerEventSource<>(InformerEventSourceConfiguration.from(Node.class,
+                            TrainingJob.class)
+                    .withName("nodes")
+                    .withSecondaryToPrimaryMapper(node -> jobsOnNode(node.getMetadata().getName()))
+                    .withOnUpdateFilter((newNode, oldNode) -> !Objects.equals(ready(newNode), ready(oldNode)))
+                    .withOnAddFilter(n -> false)
+                    .build(), context);
+            sources.add(nodeSource);
+        }
+        return sources;
+    }
+
+    private static io.javaoperatorsdk.operator.processing.event.source.SecondaryToPrimaryMapper<
+            io.fabric8.kubernetes.api.model.HasMetadata> byJobLabelRaw() {
+        return r -> {
+            String job = r.getMetadata().getLabels() == null ? null : r.getMetadata().getLabels().get(Names.LABEL_JOB);
+            return job == null ? Set.of() : Set.of(new ResourceID(job, r.getMetadata().getNamespace()));
+        };
+    }
+
+    @SuppressWarnings({"unchecked", "rawtypes"})
+    private static <R extends io.fabric8.kubernetes.api.model.HasMetadata>
+            io.javaoperatorsdk.operator.processing.event.source.SecondaryToPrimaryMapper<R> byJobLabel() {
+        return (io.javaoperatorsdk.operator.processing.event.source.SecondaryToPrimaryMapper) byJobLabelRaw();
+    }
+
+    private Set<ResourceID> jobsOnNode(String node) {
+        return podSource.list(p -> p.getSpec() != null && node.equals(p.getSpec().getNodeName()))
+                .map(p -> new ResourceID(p.getMetadata().getLabels().get(Names.LABEL_JOB), p.getMetadata().getNamespace()))
+                .collect(Collectors.toSet());
+    }
+
+    private static String ready(Node n) {
+        if (n.getStatus() == null || n.getStatus().getConditions() == null) {
+            return null;
+        }
+        return n.getStatus().getConditions().stream().filter(c -> "Ready".equals(c.getType()))
+                .map(NodeCondition::getStatus).findFirst().orElse(null);
+    }
+
+    @Override
+    public UpdateControl<TrainingJob> reconcile(TrainingJob job, Context<TrainingJob> context) {
+        KubernetesClient client = context.getClient();
+        JobObserver observer = new JobObserver(
+                j -> podSource.list(j.getMetadata().getNamespace(),
+                        p -> j.getMetadata().getName().equals(p.getMetadata().getLabels().get(Names.LABEL_JOB)))
+                        .toList(),
+                j -> reportSource.get(new ResourceID(Names.reportConfigMap(j.getMetadata().getName()),
+                        j.getMetadata().getNamespace())),
+                node -> nodeSource == null || nodeSource.get(new ResourceID(node)).isPresent(),
+                clock);
+
+        ObservedJob observed = observer.observe(job, Optional.empty());
+        if (aboutToStart(observed)) {
+            // The next attempt resumes from status.latestCheckpoint: read the report live so that an
+            // emergency checkpoint reported while the old gang terminated is never missed.
+            observed = observer.observe(job, Optional.ofNullable(client.configMaps()
+                    .inNamespace(job.getMetadata().getNamespace())
+                    .withName(Names.reportConfigMap(job.getMetadata().getName())).get()));
+        }
+        Decision decision = Decider.decide(observed);
+
+        if (!SERIALIZATION.asJson(decision.status()).equals(SERIALIZATION.asJson(job.getStatus()))) {
+            // A 409 here propagates: JOSDK retries the whole reconcile on fresh state, no action has run.
+            StatusWriter.write(client, job, decision.status());
+        }
+        EventRecorder events = new EventRecorder(client);
+        for (JobEvent e : decision.events()) {
+            LOG.info("{} {}: {}", Names.describe(job), e.reason(), e.message());
+            events.record(job, e);
+        }
+        metrics.record(decision);
+        boolean complete = new Actuator(client).execute(job, decision.actions());
+
+        UpdateControl<TrainingJob> control = UpdateControl.noUpdate();
+        if (!complete) {
+            control.rescheduleAfter(Duration.ofSeconds(1));
+        } else if (decision.requeueAfter() != null) {
+            control.rescheduleAfter(decision.requeueAfter());
+        }
+        return control;
+    }
+
+    private static boolean aboutToStart(ObservedJob observed) {
+        var status = observed.job().getStatus();
+        if (!observed.workers().isEmpty() || status == null || status.getPhase() == null) {
+            return false;
+        }
+        return status.getPhase() == Phase.Restarting || status.getPhase() == Phase.Suspended;
+    }
+}

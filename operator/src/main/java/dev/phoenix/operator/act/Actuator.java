@@ -1,0 +1,87 @@
+package dev.phoenix.operator.act;
+
+import dev.phoenix.api.v1alpha1.TrainingJob;
+import dev.phoenix.operator.Names;
+import dev.phoenix.operator.decide.Action;
+import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientException;
+import java.util.List;
+import java.util.Objects;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/** The act step: carries out a decision's actions. Every action is idempotent, so a retry is harmless. */
+public final class Actuator {
+    private static final Logger LOG = LoggerFactory.getLogger(Actuator.class);
+
+    private final KubernetesClient client;
+
+    public Actuator(KubernetesClient client) {
+        this.client = client;
+    }
+
+    /** @return false when an action could not be completed yet and the reconcile should be repeated soon */
+    public boolean execute(TrainingJob job, List<Action> actions) {
+        boolean complete = true;
+        for (Action a : actions) {
+            if (a instanceof Action.CreateWorkers c) {
+                complete &= createWorkers(job, c);
+            } else if (a instanceof Action.DeleteWorkers d) {
+                deleteWorkers(job, d);
+            } else if (a instanceof Action.DeleteJob) {
+                LOG.info("ttlSecondsAfterFinished passed; deleting {}", Names.describe(job));
+                client.resource(job).delete();
+            }
+        }
+        return complete;
+    }
+
+    private boolean createWorkers(TrainingJob job, Action.CreateWorkers c) {
+        String ns = job.getMetadata().getNamespace();
+        if (c.ensureResources()) {
+            JobResources.ensure(client, job);
+            // The cache said no pod is left; the API server must agree before a new gang starts, so two
+            // attempts of one job can never run at once.
+            List<Pod> live = client.pods().inNamespace(ns)
+                    .withLabel(Names.LABEL_JOB, job.getMetadata().getName()).list().getItems();
+            boolean older = live.stream().anyMatch(p -> !Objects.equals(
+                    p.getMetadata().getLabels().get(Names.LABEL_ATTEMPT), Integer.toString(c.attempt())));
+            if (older) {
+                LOG.info("{}: pods of an earlier attempt still exist; attempt {} waits", Names.describe(job),
+                        c.attempt());
+                return false;
+            }
+        }
+        for (int rank : c.ranks()) {
+            Pod pod = WorkerPodFactory.build(job, rank, c.attempt(), c.resumeStep(), c.timeline());
+            try {
+                client.pods().inNamespace(ns).resource(pod).create();
+            } catch (KubernetesClientException e) {
+                if (e.getCode() != 409) {
+                    throw e;
+                }
+                // Deterministic names: a pod of this rank exists already. Ours from a retried reconcile is
+                // fine; an older attempt's means we must wait for it to go.
+                Pod existing = client.pods().inNamespace(ns).withName(pod.getMetadata().getName()).get();
+                if (existing != null && !Integer.toString(c.attempt())
+                        .equals(existing.getMetadata().getLabels().get(Names.LABEL_ATTEMPT))) {
+                    return false;
+                }
+            }
+        }
+        LOG.info("{}: attempt {} created ranks {} resuming from step {} on timeline {}", Names.describe(job),
+                c.attempt(), c.ranks(), c.resumeStep(), c.timeline());
+        return true;
+    }
+
+    private void deleteWorkers(TrainingJob job, Action.DeleteWorkers d) {
+        String ns = job.getMetadata().getNamespace();
+        for (Action.DeleteWorkers.Target t : d.targets()) {
+            var pod = client.pods().inNamespace(ns).withName(t.name());
+            // A pod whose node is gone will never be confirmed dead by a kubelet; PodGC would force it too.
+            (t.force() ? pod.withGracePeriod(0) : pod).delete();
+        }
+        LOG.info("{}: deleting workers {}", Names.describe(job), d.targets());
+    }
+}

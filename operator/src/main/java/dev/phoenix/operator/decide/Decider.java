@@ -1,0 +1,443 @@
+package dev.phoenix.operator.decide;
+
+import dev.phoenix.api.v1alpha1.AttemptRecord;
+import dev.phoenix.api.v1alpha1.CheckpointRecord;
+import dev.phoenix.api.v1alpha1.Phase;
+import dev.phoenix.api.v1alpha1.TrainingJob;
+import dev.phoenix.api.v1alpha1.TrainingJobSpec;
+import dev.phoenix.api.v1alpha1.TrainingJobStatus;
+import dev.phoenix.operator.Names;
+import dev.phoenix.operator.observe.ObservedJob;
+import dev.phoenix.operator.observe.PodOutcome;
+import dev.phoenix.operator.observe.PodOutcome.Kind;
+import dev.phoenix.operator.observe.Report;
+import dev.phoenix.operator.observe.WorkerView;
+import dev.phoenix.operator.status.CheckpointHistory;
+import dev.phoenix.operator.status.Conditions;
+import dev.phoenix.operator.status.Timelines;
+import io.fabric8.kubernetes.client.utils.KubernetesSerialization;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.Optional;
+
+/**
+ * The decide step of observe → decide → act: a pure function from what was observed to the next status
+ * and the actions that follow it. It never talks to the API server, so every rule of
+ * shared/DESIGN.md is unit-tested here.
+ *
+ * <p>Status is written before any action runs. The reason an attempt ends is therefore on record before
+ * Phoenix deletes a single pod, and a pod deletion that status does not explain was not Phoenix's.
+ */
+public final class Decider {
+    private static final KubernetesSerialization SERIALIZATION = new KubernetesSerialization();
+
+    private final ObservedJob obs;
+    private final TrainingJobSpec spec;
+    private final TrainingJobStatus s;
+    private final Decision d;
+    private final Instant now;
+    private final Long generation;
+
+    private Decider(ObservedJob obs) {
+        this.obs = obs;
+        TrainingJob job = obs.job();
+        this.spec = job.getSpec();
+        TrainingJobStatus old = job.getStatus() == null ? new TrainingJobStatus() : job.getStatus();
+        // Never mutate what the informer cache handed us (JOSDK 5 no longer clones it).
+        this.s = SERIALIZATION.clone(old);
+        this.d = new Decision(s);
+        this.now = obs.now();
+        this.generation = job.getMetadata().getGeneration();
+    }
+
+    public static Decision decide(ObservedJob obs) {
+        Decider decider = new Decider(obs);
+        decider.run();
+        return decider.d;
+    }
+
+    private void run() {
+        if (s.getPhase() == null) {
+            s.setPhase(Phase.Pending);
+            s.setTimeline(Timelines.FIRST);
+            s.setTimelineStartStep(0L);
+            s.setAttempt(0);
+            s.setRestarts(0);
+            s.setPreemptions(0);
+            s.setFailures(0);
+            s.setStartTime(now.toString());
+        }
+        s.setObservedGeneration(generation);
+        absorbReports();
+        applyResumeStepChange();
+
+        Phase phase = s.getPhase();
+        if (phase.isTerminal()) {
+            settleFinished();
+        } else if (spec.suspended()) {
+            suspend();
+        } else if (phase == Phase.Suspended) {
+            Conditions.set(s, Conditions.SUSPENDED, false, "Resumed", "spec.suspend is false", now, generation);
+            startAttempt("Unsuspended");
+        } else if (phase == Phase.Restarting) {
+            if (obs.workers().isEmpty()) {
+                startAttempt(s.getCurrentAttempt() == null ? "Restart" : s.getCurrentAttempt().getEndReason());
+            } else {
+                deleteAll(obs.workers());
+            }
+        } else if (s.attemptOrZero() == 0) {
+            startAttempt("Created");
+        } else {
+            watchAttempt();
+        }
+    }
+
+    // ---- reports ----------------------------------------------------------------------------------
+
+    /** Mirrors the trainer's reports into status, for the current timeline only (DESIGN.md "Reporting"). */
+    private void absorbReports() {
+        if (obs.checkpointReport() != null) {
+            CheckpointHistory.accept(s, obs.checkpointReport().toRecord());
+        }
+        for (WorkerView w : obs.workers()) {
+            if (w.terminationReport() != null) {
+                CheckpointHistory.accept(s, w.terminationReport().toRecord());
+            }
+        }
+        Report.Progress p = obs.progress();
+        if (p != null && Objects.equals(p.timeline(), s.getTimeline()) && Objects.equals(p.attempt(), s.getAttempt())) {
+            s.setCurrentStep(p.step());
+        }
+        CheckpointRecord latest = s.getLatestCheckpoint();
+        if (latest != null && latest.isValid() && latest.getStep() != null
+                && (s.getCurrentStep() == null || s.getCurrentStep() < latest.getStep())) {
+            s.setCurrentStep(latest.getStep());
+        }
+    }
+
+    // ---- spec.resumeStep ----------------------------------------------------------------------------
+
+    private void applyResumeStepChange() {
+        Long wanted = spec.getResumeStep();
+        if (wanted == null || wanted.equals(s.getAppliedResumeStep())) {
+            return;
+        }
+        s.setAppliedResumeStep(wanted);
+        s.setPendingResumeStep(wanted);
+        s.setPendingResumePinned(true);
+        if (s.attemptOrZero() == 0) {
+            return; // the first attempt starts from it
+        }
+        d.event(JobEvent.normal("ResumeStepChanged", "spec.resumeStep is " + wanted
+                + ": every rank restarts from " + (wanted == 0 ? "scratch" : "step " + wanted) + " on a new timeline"));
+        Phase phase = s.getPhase();
+        if (phase.isTerminal()) {
+            // A finished job is reopened: the user asked to train again from that step.
+            s.setCompletionTime(null);
+            Conditions.clear(s, Conditions.SUCCEEDED, "ResumeStepChanged", "reopened by spec.resumeStep", now, generation);
+            Conditions.clear(s, Conditions.FAILED, "ResumeStepChanged", "reopened by spec.resumeStep", now, generation);
+            endAttempt("ResumeStepChanged", "spec.resumeStep changed to " + wanted);
+        } else if (phase == Phase.Pending || phase == Phase.Running) {
+            endAttempt("ResumeStepChanged", "spec.resumeStep changed to " + wanted);
+        }
+    }
+
+    // ---- starting an attempt -----------------------------------------------------------------------
+
+    private void startAttempt(String cause) {
+        if (!obs.workers().isEmpty()) {
+            // Never two attempts at once: the old gang must be gone first.
+            s.setPhase(Phase.Restarting);
+            deleteAll(obs.workers());
+            return;
+        }
+        int attempt = s.attemptOrZero() + 1;
+        boolean pinned = false;
+        long resume;
+        if (s.getPendingResumeStep() != null) {
+            resume = s.getPendingResumeStep();
+            pinned = Boolean.TRUE.equals(s.getPendingResumePinned());
+            if (s.attemptOrZero() > 0) {
+                s.setTimeline(Timelines.next(s.getTimeline()));
+            }
+            s.setTimelineStartStep(resume);
+            s.setLatestCheckpoint(resume <= 0 ? null
+                    : CheckpointHistory.find(s, resume).map(CheckpointRecord::copy).orElseGet(() -> pinnedRecord(resume)));
+            s.setPendingResumeStep(null);
+            s.setPendingResumePinned(null);
+        } else {
+            CheckpointRecord latest = s.getLatestCheckpoint();
+            resume = latest != null && latest.isValid() && latest.getStep() != null ? latest.getStep() : 0;
+        }
+        AttemptRecord previous = s.getCurrentAttempt();
+        if (previous != null && previous.getEndTime() != null) {
+            d.recoveryLatency(Duration.between(Instant.parse(previous.getEndTime()), now));
+        }
+        AttemptRecord a = new AttemptRecord();
+        a.setNumber(attempt);
+        a.setResumeStep(resume);
+        a.setTimeline(s.getTimeline());
+        a.setPinned(pinned ? true : null);
+        a.setWorldSize(spec.replicasOrDefault());
+        a.setStartTime(now.toString());
+        s.setCurrentAttempt(a);
+        s.setAttempt(attempt);
+        s.setRestarts(attempt - 1);
+        s.setResumedFromStep(resume);
+        s.setCurrentStep(resume);
+        s.setPhase(Phase.Pending);
+        Conditions.set(s, Conditions.RESTARTING, false, "Started", "attempt " + attempt + " started", now, generation);
+        Conditions.set(s, Conditions.RUNNING, false, "Starting", "waiting for every worker of attempt " + attempt
+                + " to run", now, generation);
+
+        String from = resume <= 0 ? "from scratch" : "from step " + resume;
+        String what = spec.replicasOrDefault() + " worker" + (spec.replicasOrDefault() == 1 ? "" : "s");
+        if (attempt == 1) {
+            d.event(JobEvent.normal("Started", "Attempt 1: starting " + what + " " + from + " on timeline "
+                    + s.getTimeline()));
+        } else {
+            d.event(JobEvent.normal("Resumed", "Attempt " + attempt + ": restarting " + what + " " + from
+                    + " on timeline " + s.getTimeline() + " after " + cause));
+        }
+        d.act(new Action.CreateWorkers(attempt, resume <= 0 ? -1 : resume, s.getTimeline(), allRanks(), true));
+    }
+
+    /** A step the user pinned that Phoenix never saw reported: the trainer will verify it. */
+    private CheckpointRecord pinnedRecord(long step) {
+        CheckpointRecord r = new CheckpointRecord();
+        r.setStep(step);
+        r.setTimeline(s.getTimeline());
+        r.setValid(true);
+        r.setTime(now.toString());
+        return r;
+    }
+
+    // ---- watching a running attempt ----------------------------------------------------------------
+
+    private void watchAttempt() {
+        int attempt = s.attemptOrZero();
+        List<WorkerView> current = obs.workersOfAttempt(attempt);
+        List<WorkerView> stale = obs.workers().stream().filter(w -> w.attempt() != attempt).toList();
+
+        Optional<WorkerView> rank0 = current.stream().filter(w -> w.rank() == 0).findFirst();
+        if (rank0.isPresent() && rank0.get().outcome().kind() == Kind.SUCCEEDED) {
+            succeed(rank0.get());
+            return;
+        }
+        AttemptRecord a = s.getCurrentAttempt();
+        int worldSize = a != null && a.getWorldSize() != null ? a.getWorldSize() : spec.replicasOrDefault();
+        if (worldSize != spec.replicasOrDefault()) {
+            endAttempt("ReplicasChanged", "spec.replicas changed from " + worldSize + " to " + spec.replicasOrDefault());
+            d.event(JobEvent.normal("ReplicasChanged", "spec.replicas is " + spec.replicasOrDefault()
+                    + ": restarting the gang from the latest checkpoint"));
+            return;
+        }
+        List<Integer> missing = new ArrayList<>();
+        for (int r = 0; r < worldSize; r++) {
+            int rank = r;
+            if (current.stream().noneMatch(w -> w.rank() == rank)) {
+                missing.add(rank);
+            }
+        }
+        Optional<WorkerView> preempted = first(current, Kind.PREEMPTED);
+        Optional<WorkerView> invalid = first(current, Kind.CHECKPOINT_INVALID);
+        Optional<WorkerView> failed = first(current, Kind.FAILED);
+
+        // A preemption is the root cause when it coincides with failures: peers of a vanished rank crash.
+        if (preempted.isPresent()) {
+            preemption(preempted.get().name(), preempted.get().outcome());
+        } else if (!missing.isEmpty() && s.getPhase() == Phase.Running) {
+            String pod = Names.workerPod(obs.job().getMetadata().getName(), missing.get(0));
+            preemption(pod, PodOutcome.preempted("PodVanished", "pod " + pod + " disappeared while running"));
+        } else if (invalid.isPresent()) {
+            invalidCheckpoint(invalid.get());
+        } else if (failed.isPresent()) {
+            failure(failed.get());
+        } else if (!stale.isEmpty()) {
+            // Pods of an older attempt (an operator restart mid-recovery): remove them before creating any.
+            deleteAll(stale);
+        } else if (!missing.isEmpty()) {
+            d.act(new Action.CreateWorkers(attempt, a == null || a.getResumeStep() == null || a.getResumeStep() <= 0 ? -1
+                    : a.getResumeStep(), s.getTimeline(), missing, false));
+        } else if (current.stream().allMatch(w -> w.outcome().kind() == Kind.RUNNING
+                || w.outcome().kind() == Kind.SUCCEEDED)) {
+            if (s.getPhase() != Phase.Running) {
+                s.setPhase(Phase.Running);
+                Conditions.set(s, Conditions.RUNNING, true, "AllWorkersRunning", "all " + worldSize
+                        + " workers of attempt " + attempt + " are running", now, generation);
+            }
+        }
+    }
+
+    private static Optional<WorkerView> first(List<WorkerView> workers, Kind kind) {
+        return workers.stream().filter(w -> w.outcome().kind() == kind).findFirst();
+    }
+
+    private void preemption(String pod, PodOutcome outcome) {
+        s.setPreemptions(s.preemptionsOrZero() + 1);
+        String why = outcome.reason() + (outcome.message() == null || outcome.message().isBlank() ? ""
+                : ": " + outcome.message());
+        if (s.preemptionsOrZero() > spec.maxPreemptionsOrDefault()) {
+            fail("PreemptionLimitExceeded", "worker " + pod + " was preempted (" + why + "); that is preemption "
+                    + s.getPreemptions() + ", more than spec.maxPreemptions=" + spec.maxPreemptionsOrDefault());
+            return;
+        }
+        d.event(JobEvent.warning("Preempted", "Worker " + pod + " was preempted (" + why + "). Restarting the gang "
+                + resumeDescription() + "; preemption " + s.getPreemptions() + " of at most "
+                + spec.maxPreemptionsOrDefault() + ", not counted as a failure."));
+        endAttempt("Preemption", pod + ": " + why);
+    }
+
+    private void failure(WorkerView w) {
+        s.setFailures(s.failuresOrZero() + 1);
+        String why = w.outcome().message() == null ? w.outcome().reason() : w.outcome().message();
+        if (s.failuresOrZero() > spec.backoffLimitOrDefault()) {
+            fail("BackoffLimitExceeded", "worker " + w.name() + " failed (" + why + "); that is failure "
+                    + s.getFailures() + ", more than spec.backoffLimit=" + spec.backoffLimitOrDefault());
+            return;
+        }
+        d.event(JobEvent.warning("Failed", "Worker " + w.name() + " failed (" + why + "). Restarting the gang "
+                + resumeDescription() + "; failure " + s.getFailures() + " of backoffLimit "
+                + spec.backoffLimitOrDefault() + "."));
+        endAttempt("Failure", w.name() + ": " + why);
+    }
+
+    private void invalidCheckpoint(WorkerView w) {
+        AttemptRecord a = s.getCurrentAttempt();
+        long step = w.outcome().invalidStep() != null ? w.outcome().invalidStep()
+                : a != null && a.getResumeStep() != null ? a.getResumeStep() : 0;
+        String why = w.outcome().message() == null ? "missing or invalid" : w.outcome().message();
+        CheckpointHistory.markInvalid(s, step, s.getTimeline(), why);
+        Conditions.set(s, Conditions.CHECKPOINT_VALID, false, "CheckpointInvalid",
+                "checkpoint step " + step + " is missing or invalid: " + why, now, generation);
+        if (a != null && Boolean.TRUE.equals(a.getPinned())) {
+            fail("PinnedCheckpointInvalid", "spec.resumeStep=" + step + " names a checkpoint that is missing or "
+                    + "invalid (" + why + "). Phoenix does not pick another step for a pinned resume: set "
+                    + "spec.resumeStep to a valid step (or 0 to start from scratch) to continue.");
+            return;
+        }
+        long fallback = CheckpointHistory.fallbackBefore(s, step, s.getTimelineStartStep())
+                .map(CheckpointRecord::getStep).orElse(0L);
+        s.setPendingResumeStep(fallback);
+        s.setPendingResumePinned(false);
+        d.event(JobEvent.warning("InvalidCheckpoint", "Worker " + w.name() + " refused checkpoint step " + step
+                + " (" + why + "). It is marked invalid; the gang restarts from "
+                + (fallback == 0 ? "scratch" : "step " + fallback) + ", the next older valid checkpoint."));
+        endAttempt("InvalidCheckpoint", "checkpoint step " + step + ": " + why);
+    }
+
+    private String resumeDescription() {
+        CheckpointRecord latest = s.getLatestCheckpoint();
+        return latest != null && latest.isValid() && latest.getStep() != null && latest.getStep() > 0
+                ? "from step " + latest.getStep() : "from scratch";
+    }
+
+    /** Records why the attempt ends, then tears the gang down. */
+    private void endAttempt(String reason, String message) {
+        AttemptRecord a = s.getCurrentAttempt();
+        if (a != null) {
+            a.setEndReason(reason);
+            a.setEndMessage(message);
+            a.setEndTime(now.toString());
+        }
+        d.endedBy(reason);
+        s.setPhase(Phase.Restarting);
+        Conditions.set(s, Conditions.RESTARTING, true, reason, message, now, generation);
+        Conditions.set(s, Conditions.RUNNING, false, reason, message, now, generation);
+        deleteAll(obs.workers());
+    }
+
+    // ---- endings -----------------------------------------------------------------------------------
+
+    private void succeed(WorkerView rank0) {
+        s.setPhase(Phase.Succeeded);
+        s.setCompletionTime(now.toString());
+        AttemptRecord a = s.getCurrentAttempt();
+        if (a != null) {
+            a.setEndReason("Succeeded");
+            a.setEndTime(now.toString());
+        }
+        String at = s.getLatestCheckpoint() != null && s.getLatestCheckpoint().getStep() != null
+                ? " at step " + s.getLatestCheckpoint().getStep() : "";
+        String msg = "rank 0 (" + rank0.name() + ") finished" + at + " in attempt " + s.getAttempt() + " after "
+                + s.preemptionsOrZero() + " preemption(s) and " + s.failuresOrZero() + " failure(s)";
+        Conditions.set(s, Conditions.SUCCEEDED, true, "Completed", msg, now, generation);
+        Conditions.set(s, Conditions.RUNNING, false, "Completed", msg, now, generation);
+        d.event(JobEvent.normal("Succeeded", msg));
+        settleFinished();
+    }
+
+    private void fail(String reason, String message) {
+        s.setPhase(Phase.Failed);
+        s.setCompletionTime(now.toString());
+        AttemptRecord a = s.getCurrentAttempt();
+        if (a != null) {
+            a.setEndReason(reason);
+            a.setEndMessage(message);
+            a.setEndTime(now.toString());
+        }
+        d.endedBy(reason);
+        Conditions.set(s, Conditions.FAILED, true, reason, message, now, generation);
+        Conditions.set(s, Conditions.RUNNING, false, reason, message, now, generation);
+        Conditions.set(s, Conditions.RESTARTING, false, reason, message, now, generation);
+        d.event(JobEvent.warning(reason, message));
+        settleFinished();
+    }
+
+    /** A finished job keeps its ended pods for their logs, stops any still running, and honours its TTL. */
+    private void settleFinished() {
+        deleteAll(obs.workers().stream().filter(w -> !w.outcome().ended() || w.nodeGone()).toList());
+        Integer ttl = spec.getTtlSecondsAfterFinished();
+        if (ttl != null && s.getCompletionTime() != null) {
+            Instant expiry = Instant.parse(s.getCompletionTime()).plusSeconds(ttl);
+            if (!now.isBefore(expiry)) {
+                d.act(new Action.DeleteJob());
+            } else {
+                d.requeueAfter(Duration.between(now, expiry));
+            }
+        }
+    }
+
+    private void suspend() {
+        if (!obs.workers().isEmpty()) {
+            if (s.getPhase() != Phase.Restarting) {
+                endAttempt("Suspend", "spec.suspend is true");
+                d.event(JobEvent.normal("Suspending", "spec.suspend is true: stopping every worker; they checkpoint "
+                        + "on SIGTERM and the job resumes from the latest checkpoint when unsuspended"));
+            } else {
+                deleteAll(obs.workers());
+            }
+            return;
+        }
+        if (s.getPhase() != Phase.Suspended) {
+            s.setPhase(Phase.Suspended);
+            Conditions.set(s, Conditions.SUSPENDED, true, "Suspended", "spec.suspend is true; no worker runs", now,
+                    generation);
+            Conditions.set(s, Conditions.RESTARTING, false, "Suspended", "spec.suspend is true", now, generation);
+            Conditions.set(s, Conditions.RUNNING, false, "Suspended", "spec.suspend is true", now, generation);
+            d.event(JobEvent.normal("Suspended", "All workers stopped; latest checkpoint "
+                    + (s.getLatestCheckpoint() == null ? "none" : "step " + s.getLatestCheckpoint().getStep())));
+        }
+    }
+
+    private void deleteAll(List<WorkerView> workers) {
+        List<Action.DeleteWorkers.Target> targets = workers.stream()
+                .filter(w -> !w.deleting() || w.nodeGone())
+                .map(w -> new Action.DeleteWorkers.Target(w.name(), w.nodeGone()))
+                .toList();
+        if (!targets.isEmpty()) {
+            d.act(new Action.DeleteWorkers(targets));
+        }
+    }
+
+    private List<Integer> allRanks() {
+        List<Integer> ranks = new ArrayList<>();
+        for (int r = 0; r < spec.replicasOrDefault(); r++) {
+            ranks.add(r);
+        }
+        return ranks;
+    }
+}

@@ -1,0 +1,43 @@
+package dev.phoenix.operator.observe;
+
+/**
+ * What a worker pod's state means for the gang. The classification follows shared/DESIGN.md
+ * "Preemption versus failure": the platform ending a pod is a preemption, the program ending itself
+ * non-zero is a failure, exit 65 is the trainer refusing an invalid checkpoint.
+ */
+public record PodOutcome(Kind kind, String reason, String message, Integer exitCode, Long invalidStep) {
+    public enum Kind {
+        /** No pod object (never created, or vanished). */
+        MISSING,
+        /** Not yet running: unscheduled, pulling, initialising. */
+        PENDING,
+        RUNNING,
+        SUCCEEDED,
+        /** Ended by the platform: DisruptionTarget, eviction, node shutdown or loss, deletion by someone else. */
+        PREEMPTED,
+        /** The program exited non-zero by itself. */
+        FAILED,
+        /** The trainer exited 65: the checkpoint it was told to resume from is missing or invalid. */
+        CHECKPOINT_INVALID
+    }
+
+    public static PodOutcome of(Kind kind) {
+        return new PodOutcome(kind, null, null, null, null);
+    }
+
+    public static PodOutcome preempted(String reason, String message) {
+        return new PodOutcome(Kind.PREEMPTED, reason, message, null, null);
+    }
+
+    public static PodOutcome failed(int exitCode, String reason, String message) {
+        return new PodOutcome(Kind.FAILED, reason, message, exitCode, null);
+    }
+
+    public static PodOutcome checkpointInvalid(Long step, String message) {
+        return new PodOutcome(Kind.CHECKPOINT_INVALID, "CheckpointInvalid", message, 65, step);
+    }
+
+    public boolean ended() {
+        return kind == Kind.SUCCEEDED || kind == Kind.PREEMPTED || kind == Kind.FAILED || kind == Kind.CHECKPOINT_INVALID;
+    }
+}
