@@ -47,6 +47,7 @@ public class CheckpointRecord {
     public String getInvalidReason() { return invalidReason; }
     public void setInvalidReason(String invalidReason) { this.invalidReason = invalidReason; }
 
+    @com.fasterxml.jackson.annotation.JsonIgnore
     public boolean isValid() { return !Boolean.FALSE.equals(valid); }
 
     public CheckpointRecord copy() {

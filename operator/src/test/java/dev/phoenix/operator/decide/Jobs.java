@@ -1,0 +1,92 @@
+package dev.phoenix.operator.decide;
+
+import dev.phoenix.api.v1alpha1.CheckpointSpec;
+import dev.phoenix.api.v1alpha1.TrainingJob;
+import dev.phoenix.api.v1alpha1.TrainingJobSpec;
+import dev.phoenix.operator.observe.ObservedJob;
+import dev.phoenix.operator.observe.PodOutcome;
+import dev.phoenix.operator.observe.Report;
+import dev.phoenix.operator.observe.WorkerView;
+import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
+import io.fabric8.kubernetes.api.model.PodTemplateSpecBuilder;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+
+/** Builds observations for decider tests and feeds each decision's status back, as the API server would. */
+final class Jobs {
+    static final Instant T0 = Instant.parse("2026-11-23T10:00:00Z");
+
+    final TrainingJob job;
+    final List<WorkerView> workers = new ArrayList<>();
+    Report report;
+    Report.Progress progress;
+    Instant now = T0;
+
+    Jobs(int replicas) {
+        job = new TrainingJob();
+        job.setMetadata(new ObjectMetaBuilder().withName("llm").withNamespace("ml").withGeneration(1L)
+                .withUid("uid-1").withResourceVersion("1").build());
+        TrainingJobSpec spec = new TrainingJobSpec();
+        spec.setReplicas(replicas);
+        CheckpointSpec ckpt = new CheckpointSpec();
+        ckpt.setPath("/ckpt");
+        spec.setCheckpoint(ckpt);
+        spec.setTemplate(new PodTemplateSpecBuilder().withNewSpec().addNewContainer().withName("trainer")
+                .withImage("phoenix/trainer:0.1.0").endContainer().endSpec().build());
+        job.setSpec(spec);
+    }
+
+    /** Decides, then applies the new status to the job like a successful status write. */
+    Decision decide() {
+        Decision d = Decider.decide(new ObservedJob(job, List.copyOf(workers), report, progress, now));
+        job.setStatus(d.status());
+        return d;
+    }
+
+    Jobs pods(int attempt, PodOutcome.Kind kind) {
+        workers.clear();
+        for (int r = 0; r < job.getSpec().getReplicas(); r++) {
+            workers.add(worker(r, attempt, PodOutcome.of(kind)));
+        }
+        return this;
+    }
+
+    Jobs set(int rank, PodOutcome outcome) {
+        int attempt = workers.get(rank).attempt();
+        workers.set(rank, worker(rank, attempt, outcome));
+        return this;
+    }
+
+    static WorkerView worker(int rank, int attempt, PodOutcome outcome) {
+        return new WorkerView("llm-worker-" + rank, rank, attempt, false, false, outcome, null);
+    }
+
+    Jobs checkpoint(long step, String timeline) {
+        report = new Report(step, "sha256:d" + step, "sha256:s" + step, job.getStatus().getAttempt(), timeline,
+                now.toString());
+        return this;
+    }
+
+    Jobs later(int seconds) {
+        now = now.plusSeconds(seconds);
+        return this;
+    }
+
+    /** Runs the gang: pods of the current attempt exist and run. */
+    Decision running() {
+        pods(job.getStatus().getAttempt(), PodOutcome.Kind.RUNNING);
+        return decide();
+    }
+
+    /** Old gang gone: the next reconcile starts the next attempt. */
+    Decision gone() {
+        workers.clear();
+        return decide();
+    }
+
+    static Action.CreateWorkers create(Decision d) {
+        return d.actions().stream().filter(a -> a instanceof Action.CreateWorkers).map(a -> (Action.CreateWorkers) a)
+                .findFirst().orElseThrow(() -> new AssertionError("no CreateWorkers in " + d.actions()));
+    }
+}
