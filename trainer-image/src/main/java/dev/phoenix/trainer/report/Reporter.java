@@ -1,0 +1,181 @@
+package dev.phoenix.trainer.report;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.phoenix.trainer.checkpoint.Json;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.Optional;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Writes checkpoint reports and progress into the report ConfigMap: read-modify-write of one key with
+ * the resourceVersion read (retry on 409 conflicts, back off on other errors), never moving
+ * {@code checkpoint} backwards within a timeline and never letting progress of an older attempt or a
+ * lower step of the same attempt overwrite newer progress. Progress is rate-limited and sent from a
+ * background thread, so a slow API server never stalls training; checkpoint reports are synchronous
+ * with a deadline.
+ */
+public final class Reporter implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(Reporter.class);
+
+  public enum Outcome { WRITTEN, SKIPPED, FAILED }
+
+  private final ConfigMapStore store;
+  private final Clock clock;
+  private final Duration progressInterval;
+  private final ExecutorService progressExecutor;
+  private final AtomicReference<Reports.Progress> pendingProgress = new AtomicReference<>();
+  private volatile long lastProgressNanos = Long.MIN_VALUE;
+  private final long backoffMillis;
+
+  public Reporter(ConfigMapStore store, Duration progressInterval) {
+    this(store, progressInterval, Clock.systemUTC(), 100);
+  }
+
+  public Reporter(ConfigMapStore store, Duration progressInterval, Clock clock, long backoffMillis) {
+    this.store = store;
+    this.clock = clock;
+    this.progressInterval = progressInterval;
+    this.backoffMillis = backoffMillis;
+    this.progressExecutor = Executors.newSingleThreadExecutor(r -> {
+      Thread t = new Thread(r, "progress-reporter");
+      t.setDaemon(true);
+      return t;
+    });
+  }
+
+  public String now() {
+    return clock.instant().truncatedTo(java.time.temporal.ChronoUnit.SECONDS).toString();
+  }
+
+  /** Reports a committed and verified checkpoint; returns once written, skipped or out of time. */
+  public Outcome reportCheckpoint(Reports.CheckpointReport report, Duration timeout) {
+    Reports.CheckpointReport body = report.withResult(null);
+    Outcome o = write(Reports.CHECKPOINT_KEY, Json.write(body), existing -> {
+      JsonNode old = parse(existing);
+      if (old == null || !report.timeline().equals(old.path("timeline").asText())) {
+        return true; // first report, or a new timeline replaces the old one
+      }
+      long oldStep = old.path("step").asLong(-1);
+      if (oldStep > report.step()) {
+        log.info("not reporting checkpoint {}: {} already reports step {} of timeline {}", report.step(),
+            store.describe(), oldStep, report.timeline());
+        return false;
+      }
+      return !(oldStep == report.step() && report.digest().equals(old.path("digest").asText()));
+    }, timeout);
+    if (o == Outcome.WRITTEN) {
+      log.info("reported checkpoint step {} to {}", report.step(), store.describe());
+    }
+    return o;
+  }
+
+  /** Queues a progress report if the last one is at least the progress interval old. */
+  public void progress(long step, int attempt, String timeline) {
+    long nowNanos = System.nanoTime();
+    if (lastProgressNanos != Long.MIN_VALUE && nowNanos - lastProgressNanos < progressInterval.toNanos()) {
+      return;
+    }
+    lastProgressNanos = nowNanos;
+    if (pendingProgress.getAndSet(new Reports.Progress(step, attempt, timeline, now())) == null) {
+      progressExecutor.execute(() -> {
+        Reports.Progress p = pendingProgress.getAndSet(null);
+        if (p != null) {
+          writeProgress(p, Duration.ofSeconds(10));
+        }
+      });
+    }
+  }
+
+  /** Writes a progress report now (synchronously); visible for tests. */
+  public Outcome writeProgress(Reports.Progress p, Duration timeout) {
+    return write(Reports.PROGRESS_KEY, Json.write(p), existing -> {
+      JsonNode old = parse(existing);
+      if (old == null || !p.timeline().equals(old.path("timeline").asText())) {
+        return true;
+      }
+      int oldAttempt = old.path("attempt").asInt(0);
+      if (oldAttempt != p.attempt()) {
+        return oldAttempt < p.attempt();
+      }
+      return old.path("step").asLong(-1) < p.step();
+    }, timeout);
+  }
+
+  interface Guard {
+    boolean shouldWrite(String existing);
+  }
+
+  private Outcome write(String key, String json, Guard guard, Duration timeout) {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    int tries = 0;
+    long backoff = backoffMillis;
+    while (true) {
+      tries++;
+      try {
+        Optional<ConfigMapStore.Snapshot> snap = store.get();
+        if (snap.isEmpty()) {
+          log.warn("{} does not exist; {} not reported", store.describe(), key);
+          return Outcome.FAILED;
+        }
+        if (!guard.shouldWrite(snap.get().data().get(key))) {
+          return Outcome.SKIPPED;
+        }
+        store.put(key, json, snap.get().resourceVersion());
+        return Outcome.WRITTEN;
+      } catch (ConfigMapStore.ConflictException e) {
+        log.debug("conflict writing {} (try {}), re-reading", key, tries);
+      } catch (Exception e) {
+        log.warn("writing {} to {} failed (try {}): {}", key, store.describe(), tries, e.toString());
+        sleep(Math.min(backoff, Math.max(0, (deadline - System.nanoTime()) / 1_000_000)));
+        backoff = Math.min(backoff * 2, 2000);
+      }
+      if (System.nanoTime() >= deadline) {
+        log.error("giving up reporting {} to {} after {} tries", key, store.describe(), tries);
+        return Outcome.FAILED;
+      }
+    }
+  }
+
+  private static JsonNode parse(String s) {
+    if (s == null || s.isBlank()) {
+      return null;
+    }
+    try {
+      return Json.CANONICAL.readTree(s);
+    } catch (Exception e) {
+      return null;
+    }
+  }
+
+  private static void sleep(long ms) {
+    try {
+      Thread.sleep(ms);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  /** Lets a queued progress report finish (bounded), then stops the background thread. */
+  @Override
+  public void close() {
+    progressExecutor.shutdown();
+    try {
+      progressExecutor.awaitTermination(2, TimeUnit.SECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    if (store instanceof AutoCloseable c) {
+      try {
+        c.close();
+      } catch (Exception ignored) {
+        // closing the client is best effort
+      }
+    }
+  }
+}

@@ -1,0 +1,30 @@
+package dev.phoenix.trainer.report;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+
+/** JSON documents of the report ConfigMap and of the termination message (docs/contract.md). */
+public final class Reports {
+  private Reports() {}
+
+  public static final String CHECKPOINT_KEY = "checkpoint";
+  public static final String PROGRESS_KEY = "progress";
+
+  /** {@code checkpoint} key; with {@code result} it is also the termination message after SIGTERM. */
+  @JsonInclude(JsonInclude.Include.NON_NULL)
+  public record CheckpointReport(String result, long step, String digest, String stateDigest, int attempt, String timeline, String time) {
+    public CheckpointReport withResult(String r) {
+      return new CheckpointReport(r, step, digest, stateDigest, attempt, timeline, time);
+    }
+
+    public CheckpointReport withTime(String t) {
+      return new CheckpointReport(result, step, digest, stateDigest, attempt, timeline, t);
+    }
+  }
+
+  @JsonInclude(JsonInclude.Include.NON_NULL)
+  public record Progress(long step, int attempt, String timeline, String time) {}
+
+  /** Termination message for exit 0, 65, 143 without checkpoint, and 1. */
+  @JsonInclude(JsonInclude.Include.NON_NULL)
+  public record Termination(String result, Long step, String stateDigest, String digest, String message) {}
+}
