@@ -477,7 +477,7 @@ final class PodWorker implements Runnable {
                 env.put("PHOENIX_TERMINATION_LOG", c.terminationFile.toString());
             }
             Sandbox.Spec sspec = new Sandbox.Spec(resolved.command(), env, mounts, c.terminationFile, termPath,
-                    hostsFile, spec.getWorkingDir(), c.logFile);
+                    hostsFile, spec.getWorkingDir(), c.logFile, hostname(p));
             Files.writeString(cdir.resolve("command"), String.join("\n", Sandbox.commandLine(sspec, bwrap)) + "\n");
             c.process = Sandbox.start(sspec, node.baseEnv(), bwrap);
             Process proc = c.process;

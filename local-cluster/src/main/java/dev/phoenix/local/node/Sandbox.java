@@ -15,7 +15,7 @@ import java.util.stream.Stream;
  * the host's top-level directories bound at the same place on a tmpfs root (so mount points such as
  * {@code /data} never appear on the host), a minimal {@code /dev} (plus {@code /dev/nvidia*}), each volume
  * bound at its {@code mountPath}, the termination-log file at {@code terminationMessagePath}, the pod's
- * hosts file at {@code /etc/hosts}. Without bwrap, paths below a mountPath in args, env values and the
+ * hosts file at {@code /etc/hosts}, and its own UTS namespace with the pod's hostname. Without bwrap, paths below a mountPath in args, env values and the
  * working directory are rewritten to the local directory instead (and /etc/hosts is the host's).
  */
 final class Sandbox {
@@ -24,7 +24,7 @@ final class Sandbox {
     }
 
     record Spec(List<String> command, Map<String, String> env, List<Mount> mounts, Path terminationFile,
-                String terminationPath, Path hostsFile, String workingDir, Path logFile) {
+                String terminationPath, Path hostsFile, String workingDir, Path logFile, String hostname) {
     }
 
     private static volatile Boolean bwrapWorks;
@@ -100,6 +100,9 @@ final class Sandbox {
         }
         if (spec.workingDir() != null && !spec.workingDir().isEmpty()) {
             a.addAll(List.of("--chdir", spec.workingDir()));
+        }
+        if (spec.hostname() != null && !spec.hostname().isEmpty()) {
+            a.addAll(List.of("--unshare-uts", "--hostname", spec.hostname()));
         }
         a.add("--die-with-parent");
         a.add("--");
