@@ -529,7 +529,9 @@ public final class LocalNode implements AutoCloseable {
     List<Pod> activePods() {
         List<Pod> out = new ArrayList<>();
         for (PodWorker w : workers.values()) {
-            out.add(w.pod());
+            if (!w.terminal()) {
+                out.add(w.pod());
+            }
         }
         return out;
     }

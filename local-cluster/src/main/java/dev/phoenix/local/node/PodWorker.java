@@ -36,6 +36,8 @@ final class PodWorker implements Runnable {
     private static final Logger log = LoggerFactory.getLogger(PodWorker.class);
     private static final Set<String> OWN_CONDITIONS = Set.of("PodScheduled", "Initialized", "ContainersReady", "Ready");
     static final String SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
+    /** Where the agent's own token, CA and kubeconfig appear in every container (KUBECONFIG points here). */
+    static final String PHOENIX_SA_DIR = "/var/run/secrets/phoenix.dev/serviceaccount";
 
     /** One container (init or main) of the pod. */
     final class Ctr {
@@ -81,7 +83,7 @@ final class PodWorker implements Runnable {
     private final Object lock = new Object();
     private String podIP;
     private Instant startTime;
-    private String phase = "Pending";
+    private volatile String phase = "Pending";
     private String podReason;
     private String podMessage;
     private boolean initialized;
@@ -89,6 +91,7 @@ final class PodWorker implements Runnable {
     private Path hostsFile;
     private Path saDir;
     private boolean deletionRequested;
+    private int saRetries;
     private boolean vanished;
     private volatile boolean killedHard;
     private final Set<Process> live = java.util.concurrent.ConcurrentHashMap.newKeySet();
@@ -116,6 +119,10 @@ final class PodWorker implements Runnable {
 
     boolean done() {
         return done;
+    }
+
+    boolean terminal() {
+        return isTerminalPhase();
     }
 
     String podIP() {
@@ -279,9 +286,20 @@ final class PodWorker implements Runnable {
         PodNetwork.INSTANCE.write(entry);
         PodNetwork.INSTANCE.register(entry);
         if (!Boolean.FALSE.equals(p.getSpec().getAutomountServiceAccountToken()) && node.serviceAccountTokens()) {
+            String token;
+            try {
+                token = node.volumes().token(p, List.of(), node.tokenExpirationSeconds());
+            } catch (KubernetesClientException e) {
+                String sa = p.getSpec().getServiceAccountName();
+                if (e.getCode() == 404 && (sa == null || sa.isEmpty() || "default".equals(sa)) && saRetries++ >= 3) {
+                    // no ServiceAccount admission / controller: the pod simply gets no token, as in such a cluster
+                    log.info("pod {}/{}: no ServiceAccount {}, running without a token", namespace, name, PodVolumes.serviceAccount(p));
+                    return;
+                }
+                throw e;
+            }
             saDir = podDir.resolve("serviceaccount");
             Files.createDirectories(saDir);
-            String token = node.volumes().token(p, List.of(), node.tokenExpirationSeconds());
             Files.writeString(saDir.resolve("token"), token);
             Files.writeString(saDir.resolve("namespace"), namespace);
             Path ca = saDir.resolve("ca.crt");
@@ -289,7 +307,7 @@ final class PodWorker implements Runnable {
             if (caBytes != null) {
                 Files.write(ca, caBytes);
             }
-            String inPod = bwrap ? SA_DIR : saDir.toString();
+            String inPod = bwrap ? PHOENIX_SA_DIR : saDir.toString();
             String kubeconfig = "apiVersion: v1\nkind: Config\nclusters:\n- name: local\n  cluster:\n    server: " + node.serverUrl() + "\n"
                     + (caBytes != null ? "    certificate-authority: " + inPod + "/ca.crt\n" : "    insecure-skip-tls-verify: true\n")
                     + "users:\n- name: " + PodVolumes.serviceAccount(p) + "\n  user:\n    tokenFile: " + inPod + "/token\n"
@@ -442,7 +460,8 @@ final class PodWorker implements Runnable {
             env.put("KUBERNETES_SERVICE_PORT", Integer.toString(node.serverPort()));
             List<Sandbox.Mount> mounts = new ArrayList<>();
             if (saDir != null) {
-                env.put("KUBECONFIG", (bwrap ? SA_DIR : saDir.toString()) + "/kubeconfig");
+                env.put("KUBECONFIG", (bwrap ? PHOENIX_SA_DIR : saDir.toString()) + "/kubeconfig");
+                mounts.add(new Sandbox.Mount(saDir, PHOENIX_SA_DIR, true));
                 boolean userMountsSa = spec.getVolumeMounts() != null && spec.getVolumeMounts().stream().anyMatch(m -> SA_DIR.equals(m.getMountPath()));
                 if (!userMountsSa) {
                     mounts.add(new Sandbox.Mount(saDir, SA_DIR, true));
