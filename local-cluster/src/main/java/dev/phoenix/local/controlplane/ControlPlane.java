@@ -189,6 +189,7 @@ public final class ControlPlane implements AutoCloseable {
         "--initial-advertise-peer-urls=" + peerUrl,
         "--initial-cluster=phoenix=" + peerUrl,
         "--initial-cluster-state=new",
+        "--logger=zap",
         "--log-level=warn"), List.of());
     waitUntil("etcd healthy", deadline, List.of(etcd),
         () -> httpGet(etcdUrl + "/health", null).contains("\"health\":\"true\""));
