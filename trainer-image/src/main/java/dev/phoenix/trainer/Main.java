@@ -17,6 +17,11 @@ public final class Main {
   }
 
   static int run(Map<String, String> env, String... args) {
+    return run(true, env, args);
+  }
+
+  /** Runs without {@code System.exit}; tests call it in-process with {@code installSignals = false}. */
+  static int run(boolean installSignals, Map<String, String> env, String... args) {
     TrainerConfig cfg = new TrainerConfig();
     CommandLine cl = TrainerConfig.commandLine(cfg, env);
     try {
@@ -40,7 +45,9 @@ public final class Main {
       return ExitCodes.USAGE;
     }
     StopSignal stop = new StopSignal();
-    stop.install();
+    if (installSignals) {
+      stop.install();
+    }
     return new Trainer(cfg, stop).run();
   }
 }
