@@ -90,10 +90,10 @@ final class Sandbox {
             }
         }
         for (Mount m : spec.mounts()) {
-            a.addAll(List.of(m.readOnly() ? "--ro-bind" : "--bind", m.source().toString(), m.target()));
+            a.addAll(List.of(m.readOnly() ? "--ro-bind" : "--bind", m.source().toString(), throughSymlinks(m.target())));
         }
         if (spec.terminationFile() != null) {
-            a.addAll(List.of("--bind", spec.terminationFile().toString(), spec.terminationPath()));
+            a.addAll(List.of("--bind", spec.terminationFile().toString(), throughSymlinks(spec.terminationPath())));
         }
         if (spec.hostsFile() != null) {
             a.addAll(List.of("--ro-bind", spec.hostsFile().toString(), "/etc/hosts"));
@@ -108,6 +108,27 @@ final class Sandbox {
         a.add("--");
         a.addAll(spec.command());
         return a;
+    }
+
+    /**
+     * bwrap cannot create a mount point below a symlinked directory (e.g. {@code /var/run -> /run}): resolve
+     * the longest existing prefix of the target on the host.
+     */
+    static String throughSymlinks(String target) {
+        Path t = Path.of(target).normalize();
+        Path existing = t;
+        while (existing != null && !Files.exists(existing)) {
+            existing = existing.getParent();
+        }
+        if (existing == null || existing.equals(t) && !Files.isSymbolicLink(t)) {
+            return t.toString();
+        }
+        try {
+            Path real = existing.toRealPath();
+            return real.resolve(existing.relativize(t)).toString();
+        } catch (IOException e) {
+            return t.toString();
+        }
     }
 
     /** Fallback path mapping: a value that is, or starts with, a mountPath + "/" points into the local dir. */
