@@ -47,8 +47,8 @@ public class CheckpointRecord {
     public String getInvalidReason() { return invalidReason; }
     public void setInvalidReason(String invalidReason) { this.invalidReason = invalidReason; }
 
-    @com.fasterxml.jackson.annotation.JsonIgnore
-    public boolean isValid() { return !Boolean.FALSE.equals(valid); }
+    /** Not a bean accessor on purpose: Jackson must keep serialising the {@code valid} field. */
+    public boolean usable() { return !Boolean.FALSE.equals(valid); }
 
     public CheckpointRecord copy() {
         CheckpointRecord c = new CheckpointRecord();

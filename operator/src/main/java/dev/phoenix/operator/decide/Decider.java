@@ -112,7 +112,7 @@ public final class Decider {
             s.setCurrentStep(p.step());
         }
         CheckpointRecord latest = s.getLatestCheckpoint();
-        if (latest != null && latest.isValid() && latest.getStep() != null
+        if (latest != null && latest.usable() && latest.getStep() != null
                 && (s.getCurrentStep() == null || s.getCurrentStep() < latest.getStep())) {
             s.setCurrentStep(latest.getStep());
         }
@@ -170,7 +170,7 @@ public final class Decider {
             s.setPendingResumePinned(null);
         } else {
             CheckpointRecord latest = s.getLatestCheckpoint();
-            resume = latest != null && latest.isValid() && latest.getStep() != null ? latest.getStep() : 0;
+            resume = latest != null && latest.usable() && latest.getStep() != null ? latest.getStep() : 0;
         }
         AttemptRecord previous = s.getCurrentAttempt();
         if (previous != null && previous.getEndTime() != null) {
@@ -331,7 +331,7 @@ public final class Decider {
 
     private String resumeDescription() {
         CheckpointRecord latest = s.getLatestCheckpoint();
-        return latest != null && latest.isValid() && latest.getStep() != null && latest.getStep() > 0
+        return latest != null && latest.usable() && latest.getStep() != null && latest.getStep() > 0
                 ? "from step " + latest.getStep() : "from scratch";
     }
 

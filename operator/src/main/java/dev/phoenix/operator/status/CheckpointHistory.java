@@ -45,7 +45,7 @@ public final class CheckpointHistory {
             // Drop the oldest valid entry first: invalid ones are what keeps a bad step from being retried.
             int victim = history.size() - 1;
             for (int i = history.size() - 1; i >= 0; i--) {
-                if (history.get(i).isValid()) { victim = i; break; }
+                if (history.get(i).usable()) { victim = i; break; }
             }
             history.remove(victim);
         }
@@ -53,7 +53,7 @@ public final class CheckpointHistory {
     }
 
     private static boolean isKnownInvalid(TrainingJobStatus status, CheckpointRecord report) {
-        return history(status).stream().anyMatch(r -> !r.isValid() && Objects.equals(r.getStep(), report.getStep())
+        return history(status).stream().anyMatch(r -> !r.usable() && Objects.equals(r.getStep(), report.getStep())
                 && Objects.equals(r.getDigest(), report.getDigest()));
     }
 
@@ -90,7 +90,7 @@ public final class CheckpointHistory {
      */
     public static Optional<CheckpointRecord> fallbackBefore(TrainingJobStatus status, long step, Long branchStep) {
         return history(status).stream()
-                .filter(CheckpointRecord::isValid)
+                .filter(CheckpointRecord::usable)
                 .filter(r -> r.getStep() != null && r.getStep() < step && r.getStep() > 0)
                 .filter(r -> Objects.equals(r.getTimeline(), status.getTimeline())
                         || (branchStep != null && r.getStep() <= branchStep))
@@ -100,7 +100,7 @@ public final class CheckpointHistory {
     /** A known valid record for a step (any timeline), used when a user pins a step. */
     public static Optional<CheckpointRecord> find(TrainingJobStatus status, long step) {
         return history(status).stream().filter(r -> r.getStep() != null && r.getStep() == step)
-                .filter(CheckpointRecord::isValid).findFirst();
+                .filter(CheckpointRecord::usable).findFirst();
     }
 
     private static List<CheckpointRecord> history(TrainingJobStatus status) {

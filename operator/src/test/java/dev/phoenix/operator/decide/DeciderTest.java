@@ -265,7 +265,7 @@ class DeciderTest {
         assertThat(d.status().getFailures()).isZero();
         assertThat(d.events()).extracting(JobEvent::reason).contains("InvalidCheckpoint");
         assertThat(d.status().getCheckpoints()).filteredOn(r -> r.getStep() == 40).singleElement()
-                .satisfies(r -> assertThat(r.isValid()).isFalse());
+                .satisfies(r -> assertThat(r.usable()).isFalse());
         assertThat(Conditions.find(d.status(), Conditions.CHECKPOINT_VALID).orElseThrow().isTrue()).isFalse();
         Action.CreateWorkers c = create(j.gone());
         assertThat(c.resumeStep()).isEqualTo(20);
