@@ -193,6 +193,7 @@ public final class TrainerConfig {
   public static CommandLine commandLine(TrainerConfig config, Map<String, String> env) {
     CommandLine cl = new CommandLine(config);
     cl.setDefaultValueProvider(new EnvDefaults(env));
+    cl.setOverwrittenOptionsAllowed(true); // a later flag wins, so args can be appended to a command
     return cl;
   }
 
