@@ -98,7 +98,8 @@ final class Binder {
         List<Pod> pending = new ArrayList<>();
         for (Pod p : informer.getStore().list()) {
             String sched = p.getSpec().getSchedulerName();
-            boolean ours = sched == null || sched.isEmpty() || "default-scheduler".equals(sched);
+            String mine = node.binderSchedulerName();
+            boolean ours = mine.equals(sched) || ((sched == null || sched.isEmpty()) && "default-scheduler".equals(mine));
             if (ours && p.getMetadata().getDeletionTimestamp() == null && (p.getSpec().getNodeName() == null || p.getSpec().getNodeName().isEmpty())
                     && !bound.containsKey(p.getMetadata().getUid())) {
                 pending.add(p);

@@ -65,6 +65,7 @@ public final class LocalNode implements AutoCloseable {
     private final ImageMapping images;
     private final Map<String, String> variables;
     private final boolean bindUnscheduledPods;
+    private final String binderSchedulerName;
     private final boolean deleteNodeOnClose;
     private final Duration heartbeat;
     private final boolean bwrap;
@@ -99,6 +100,7 @@ public final class LocalNode implements AutoCloseable {
         this.images = b.images != null ? b.images : ImageMapping.defaults();
         this.variables = Map.copyOf(b.variables);
         this.bindUnscheduledPods = b.bindUnscheduledPods;
+        this.binderSchedulerName = b.binderSchedulerName;
         this.deleteNodeOnClose = b.deleteNodeOnClose;
         this.heartbeat = b.heartbeat;
         this.bwrap = b.useBwrap == null ? Sandbox.bwrapAvailable() : b.useBwrap && Sandbox.bwrapAvailable();
@@ -154,6 +156,7 @@ public final class LocalNode implements AutoCloseable {
         private ImageMapping images;
         private final Map<String, String> variables = new LinkedHashMap<>();
         private boolean bindUnscheduledPods;
+        private String binderSchedulerName = "default-scheduler";
         private boolean deleteNodeOnClose;
         private Duration heartbeat = Duration.ofSeconds(5);
         private Boolean useBwrap;
@@ -241,6 +244,12 @@ public final class LocalNode implements AutoCloseable {
         /** Bind pending pods of the default scheduler to this node (when no kube-scheduler runs). */
         public Builder bindUnscheduledPods(boolean bind) {
             this.bindUnscheduledPods = bind;
+            return this;
+        }
+
+        /** The schedulerName whose pods the binder binds; default {@code default-scheduler} (also matches pods without one). */
+        public Builder binderSchedulerName(String schedulerName) {
+            this.binderSchedulerName = schedulerName;
             return this;
         }
 
@@ -380,6 +389,10 @@ public final class LocalNode implements AutoCloseable {
             v = System.getenv(name);
         }
         return v;
+    }
+
+    String binderSchedulerName() {
+        return binderSchedulerName;
     }
 
     String hostIP() {

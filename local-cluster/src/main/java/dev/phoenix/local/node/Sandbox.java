@@ -120,7 +120,7 @@ final class Sandbox {
         while (existing != null && !Files.exists(existing)) {
             existing = existing.getParent();
         }
-        if (existing == null || existing.equals(t) && !Files.isSymbolicLink(t)) {
+        if (existing == null) {
             return t.toString();
         }
         try {

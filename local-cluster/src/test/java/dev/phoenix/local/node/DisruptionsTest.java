@@ -72,6 +72,22 @@ class DisruptionsTest {
     }
 
     @Test
+    void cliPreempt(TestNamespace ns, dev.phoenix.local.controlplane.ControlPlane cp) throws Exception {
+        Path dir = Files.createTempDirectory(workDir, "cli");
+        create(client, ns.name(), trapPod("cli-victim", NODE, dir));
+        awaitRunning(client, ns.name(), "cli-victim", dir.resolve("started"));
+        try (Recorder rec = new Recorder(client, ns.name(), "cli-victim")) {
+            int rc = new picocli.CommandLine(new LocalNodeMain()).execute("preempt", "--kubeconfig", cp.kubeconfigPath().toString(),
+                    "-n", ns.name(), "cli-victim", "--reason", "PreemptionByScheduler");
+            assertThat(rc).isZero();
+            awaitGone(client, ns.name(), "cli-victim");
+            await().atMost(Duration.ofSeconds(5)).until(() -> rec.deleted);
+            assertThat(rec.sawCondition("DisruptionTarget", "PreemptionByScheduler")).isTrue();
+        }
+        assertThat(dir.resolve("term")).hasContent("TERM");
+    }
+
+    @Test
     void evictionApi(TestNamespace ns) throws Exception {
         Path dir = Files.createTempDirectory(workDir, "evict");
         create(client, ns.name(), trapPod("evictee", NODE, dir));

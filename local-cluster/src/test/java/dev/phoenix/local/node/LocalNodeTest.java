@@ -18,6 +18,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.List;
 
 import static dev.phoenix.local.node.NodeTestSupport.*;
 import static org.assertj.core.api.Assertions.assertThat;
@@ -36,7 +37,22 @@ class LocalNodeTest {
     void startNode(KubernetesClient client, ControlPlane cp) throws Exception {
         this.client = client;
         workDir = Files.createTempDirectory("local-node-test");
+        Path src = workDir.resolve("Term.java");
+        Files.writeString(src, String.join("\n",
+                "import java.nio.file.*;",
+                "public class Term {",
+                "  public static void main(String[] a) throws Exception {",
+                "    Path out = Path.of(a[0]);",
+                "    Runtime.getRuntime().addShutdownHook(new Thread(() -> {",
+                "      try { Files.writeString(out.resolve(\"term\"), \"TERM \" + System.getenv(\"PHOENIX_POD_NAME\")); } catch (Exception e) { }",
+                "    }));",
+                "    Files.writeString(out.resolve(\"started\"), \"up\");",
+                "    Thread.sleep(600_000);",
+                "  }",
+                "}"));
         node = LocalNode.builder().client(client).name(NODE).gpus(2).workDir(workDir).deleteNodeOnClose(true)
+                .images(ImageMapping.defaults().with("phoenix/test-java", List.of("java", "${*TEST_JAVA_OPTS}", "${TERM_TEST_SRC}")))
+                .variable("TERM_TEST_SRC", src.toString())
                 .heartbeat(Duration.ofSeconds(2)).restartBackoff(Duration.ofMillis(200)).start();
     }
 
@@ -193,6 +209,27 @@ class LocalNodeTest {
             assertThat(cs).isNotNull();
             assertThat(cs.getState().getTerminated().getExitCode()).isEqualTo(143);
         }
+    }
+
+    @Test
+    void mappedJavaImageGetsSigtermUnderTheSandbox(TestNamespace ns) throws Exception {
+        Path dir = Files.createTempDirectory(workDir, "java");
+        Pod pod = new PodBuilder().withNewMetadata().withName("java-worker").endMetadata()
+                .withNewSpec().withNodeName(NODE).withRestartPolicy("Never").withTerminationGracePeriodSeconds(20L).withAutomountServiceAccountToken(false)
+                .addNewContainer().withName("trainer").withImage("registry.example/phoenix/test-java:1.0").withArgs("/out")
+                .addNewEnv().withName("PHOENIX_POD_NAME").withNewValueFrom().withNewFieldRef().withFieldPath("metadata.name").endFieldRef().endValueFrom().endEnv()
+                .addNewVolumeMount().withName("out").withMountPath("/out").endVolumeMount().endContainer()
+                .addNewVolume().withName("out").withNewHostPath().withPath(dir.toString()).endHostPath().endVolume()
+                .endSpec().build();
+        create(client, ns.name(), pod);
+        await().atMost(Duration.ofSeconds(120)).until(() -> Files.exists(dir.resolve("started")));
+        try (Recorder rec = new Recorder(client, ns.name(), "java-worker")) {
+            client.pods().inNamespace(ns.name()).withName("java-worker").delete();
+            awaitGone(client, ns.name(), "java-worker");
+            await().atMost(Duration.ofSeconds(5)).until(() -> rec.deleted);
+            assertThat(rec.lastTerminated("trainer").getState().getTerminated().getExitCode()).isEqualTo(143);
+        }
+        assertThat(dir.resolve("term")).hasContent("TERM java-worker");
     }
 
     @Test
