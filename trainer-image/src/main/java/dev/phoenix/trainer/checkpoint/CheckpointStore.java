@@ -180,6 +180,11 @@ public final class CheckpointStore {
     return deleted;
   }
 
+  /** Deletes a directory tree (benchmarks and tools; the trainer itself only deletes through retention). */
+  public static void deleteTree(Path p) throws IOException {
+    deleteRecursively(p);
+  }
+
   static void deleteRecursively(Path p) throws IOException {
     if (!Files.exists(p)) {
       return;

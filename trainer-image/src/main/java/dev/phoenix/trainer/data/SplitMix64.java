@@ -38,10 +38,21 @@ public final class SplitMix64 {
     return ((nextLong() >>> 11) + 1) * 0x1.0p-53;
   }
 
-  /** Standard normal via Box-Muller (one value per call, deterministic). */
+  private double spare;
+  private boolean hasSpare;
+
+  /** Standard normal via Box-Muller, both outputs used in turn (deterministic for a given seed). */
   public double nextGaussian() {
+    if (hasSpare) {
+      hasSpare = false;
+      return spare;
+    }
     double u1 = nextUnit();
     double u2 = nextUnit();
-    return StrictMath.sqrt(-2.0 * StrictMath.log(u1)) * StrictMath.cos(2.0 * Math.PI * u2);
+    double r = StrictMath.sqrt(-2.0 * StrictMath.log(u1));
+    double a = 2.0 * Math.PI * u2;
+    spare = r * StrictMath.sin(a);
+    hasSpare = true;
+    return r * StrictMath.cos(a);
   }
 }

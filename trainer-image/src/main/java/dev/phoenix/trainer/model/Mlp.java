@@ -6,6 +6,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.ops.transforms.Transforms;
 
 /**
@@ -47,10 +48,10 @@ public final class Mlp {
     INDArray[] dW = new INDArray[nl];
     INDArray[] db = new INDArray[nl];
     for (int l = nl - 1; l >= 0; l--) {
-      dW[l] = activations.get(l).transpose().mmul(dz);
+      dW[l] = Nd4j.gemm(activations.get(l), dz, true, false);
       db[l] = dz.sum(0);
       if (l > 0) {
-        INDArray da = dz.mmul(params.get(ModelSpec.weightName(l)).transpose());
+        INDArray da = Nd4j.gemm(dz, params.get(ModelSpec.weightName(l)), false, true);
         dz = da.muli(Transforms.step(preacts.get(l - 1), true));
       }
     }
