@@ -11,7 +11,6 @@ import io.fabric8.kubernetes.api.model.PodTemplateSpec;
 /** What the user asks for. Field names are the contract of shared/DESIGN.md. */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public class TrainingJobSpec {
-    @Required
     @Min(1)
     @Default("1")
     @JsonPropertyDescription("Number of worker pods, started and restarted together as one gang.")
