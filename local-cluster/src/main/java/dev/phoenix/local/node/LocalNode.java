@@ -71,6 +71,7 @@ public final class LocalNode implements AutoCloseable {
     private final boolean bwrap;
     private final boolean serviceAccountTokens;
     private final long restartBackoffMillis;
+    private final long tokenExpirationSeconds;
     private final long maxRestartBackoffMillis;
     private final byte[] caCert;
     private final PodVolumes volumes;
@@ -106,6 +107,7 @@ public final class LocalNode implements AutoCloseable {
         this.bwrap = b.useBwrap == null ? Sandbox.bwrapAvailable() : b.useBwrap && Sandbox.bwrapAvailable();
         this.serviceAccountTokens = b.serviceAccountTokens;
         this.restartBackoffMillis = b.restartBackoff.toMillis();
+        this.tokenExpirationSeconds = b.tokenExpiration.toSeconds();
         this.maxRestartBackoffMillis = b.maxRestartBackoff.toMillis();
         this.caCert = b.caCertFile != null ? read(b.caCertFile) : caFromClient(client);
         this.volumes = new PodVolumes(client, workDir);
@@ -162,6 +164,7 @@ public final class LocalNode implements AutoCloseable {
         private Boolean useBwrap;
         private boolean serviceAccountTokens = true;
         private Duration restartBackoff = Duration.ofSeconds(1);
+        private Duration tokenExpiration = Duration.ofHours(24);
         private Duration maxRestartBackoff = Duration.ofSeconds(30);
         private Path caCertFile;
 
@@ -274,6 +277,12 @@ public final class LocalNode implements AutoCloseable {
         /** Give pods a token of their ServiceAccount (TokenRequest), a kubeconfig and KUBECONFIG; default true. */
         public Builder serviceAccountTokens(boolean enabled) {
             this.serviceAccountTokens = enabled;
+            return this;
+        }
+
+        /** Lifetime requested for the pods' ServiceAccount tokens (renewed at 60%); default 24 h, minimum 10 min. */
+        public Builder tokenExpiration(Duration expiration) {
+            this.tokenExpiration = expiration;
             return this;
         }
 
@@ -422,7 +431,7 @@ public final class LocalNode implements AutoCloseable {
     }
 
     long tokenExpirationSeconds() {
-        return 24 * 3600;
+        return tokenExpirationSeconds;
     }
 
     long restartBackoffMillis() {
@@ -690,6 +699,9 @@ public final class LocalNode implements AutoCloseable {
             return;
         }
         renewLease();
+        for (PodWorker w : workers.values()) {
+            w.refreshTokenIfDue();
+        }
         for (int i = 0; i < 5; i++) {
             Node n = client.nodes().withName(nodeName).get();
             if (n == null) {

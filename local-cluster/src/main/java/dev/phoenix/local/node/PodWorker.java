@@ -89,7 +89,8 @@ final class PodWorker implements Runnable {
     private boolean initialized;
     private Map<String, Path> volumes = Map.of();
     private Path hostsFile;
-    private Path saDir;
+    private volatile Path saDir;
+    private volatile Instant tokenIssued;
     private boolean deletionRequested;
     private int saRetries;
     private boolean vanished;
@@ -298,22 +299,54 @@ final class PodWorker implements Runnable {
                 }
                 throw e;
             }
-            saDir = podDir.resolve("serviceaccount");
-            Files.createDirectories(saDir);
-            Files.writeString(saDir.resolve("token"), token);
-            Files.writeString(saDir.resolve("namespace"), namespace);
-            Path ca = saDir.resolve("ca.crt");
+            Path dir = podDir.resolve("serviceaccount");
+            Files.createDirectories(dir);
+            Files.writeString(dir.resolve("namespace"), namespace);
             byte[] caBytes = node.caCertBytes();
             if (caBytes != null) {
-                Files.write(ca, caBytes);
+                Files.write(dir.resolve("ca.crt"), caBytes);
             }
-            String inPod = bwrap ? PHOENIX_SA_DIR : saDir.toString();
-            String kubeconfig = "apiVersion: v1\nkind: Config\nclusters:\n- name: local\n  cluster:\n    server: " + node.serverUrl() + "\n"
-                    + (caBytes != null ? "    certificate-authority: " + inPod + "/ca.crt\n" : "    insecure-skip-tls-verify: true\n")
-                    + "users:\n- name: " + PodVolumes.serviceAccount(p) + "\n  user:\n    tokenFile: " + inPod + "/token\n"
-                    + "contexts:\n- name: local\n  context:\n    cluster: local\n    user: " + PodVolumes.serviceAccount(p)
-                    + "\n    namespace: " + namespace + "\ncurrent-context: local\n";
-            Files.writeString(saDir.resolve("kubeconfig"), kubeconfig);
+            writeCredentials(dir, token);
+            saDir = dir;
+        }
+    }
+
+    /**
+     * Writes the token and a kubeconfig with the token inline (Fabric8 ignores {@code tokenFile}; on a 401 it
+     * re-reads the kubeconfig), each replaced atomically: the directory, not the files, is bind-mounted, so
+     * the processes see the new files.
+     */
+    private void writeCredentials(Path dir, String token) throws IOException {
+        String inPod = bwrap ? PHOENIX_SA_DIR : dir.toString();
+        String sa = PodVolumes.serviceAccount(pod);
+        String kubeconfig = "apiVersion: v1\nkind: Config\nclusters:\n- name: local\n  cluster:\n    server: " + node.serverUrl() + "\n"
+                + (node.caCertBytes() != null ? "    certificate-authority: " + inPod + "/ca.crt\n" : "    insecure-skip-tls-verify: true\n")
+                + "users:\n- name: " + sa + "\n  user:\n    token: " + token + "\n"
+                + "contexts:\n- name: local\n  context:\n    cluster: local\n    user: " + sa
+                + "\n    namespace: " + namespace + "\ncurrent-context: local\n";
+        replace(dir, "token", token);
+        replace(dir, "kubeconfig", kubeconfig);
+        tokenIssued = Instant.now();
+    }
+
+    private static void replace(Path dir, String file, String content) throws IOException {
+        Path tmp = dir.resolve("." + file + ".tmp");
+        Files.writeString(tmp, content);
+        Files.move(tmp, dir.resolve(file), java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+    }
+
+    /** Renews the ServiceAccount token when 60% of its lifetime has passed (the kubelet renews at 80%). Called off the worker lock. */
+    void refreshTokenIfDue() {
+        Path dir = saDir;
+        Instant issued = tokenIssued;
+        if (dir == null || issued == null || done || isTerminalPhase()
+                || Instant.now().isBefore(issued.plusSeconds(node.tokenExpirationSeconds() * 6 / 10))) {
+            return;
+        }
+        try {
+            writeCredentials(dir, node.volumes().token(pod, List.of(), node.tokenExpirationSeconds()));
+        } catch (IOException | KubernetesClientException e) {
+            log.warn("pod {}/{}: token refresh failed: {}", namespace, name, e.toString());
         }
     }
 
@@ -425,6 +458,7 @@ final class PodWorker implements Runnable {
             boolean allTerminated = ctrs.stream().allMatch(c -> c.terminated() && c.nextStart == null);
             if (allTerminated) {
                 phase = ctrs.stream().allMatch(c -> c.state.getTerminated().getExitCode() == 0) ? "Succeeded" : "Failed";
+                PodNetwork.INSTANCE.unregister(uid); // a finished pod no longer resolves for the others
                 report();
                 return;
             }

@@ -50,8 +50,23 @@ class LocalNodeTest {
                 "    Thread.sleep(600_000);",
                 "  }",
                 "}"));
+        Path who = workDir.resolve("Who.java");
+        Files.writeString(who, String.join("\n",
+                "import io.fabric8.kubernetes.client.*;",
+                "public class Who {",
+                "  public static void main(String[] a) throws Exception {",
+                "    try (KubernetesClient c = new KubernetesClientBuilder().build()) {",
+                "      var cm = c.configMaps().inNamespace(c.getNamespace()).withName(a[0]).get();",
+                "      String out = \"got \" + cm.getData().get(\"k\");",
+                "      try { c.configMaps().inNamespace(c.getNamespace()).withName(\"other\").get(); } catch (KubernetesClientException e) { out += \" other:\" + e.getCode(); }",
+                "      java.nio.file.Files.writeString(java.nio.file.Path.of(System.getenv(\"PHOENIX_TERMINATION_LOG\")), out);",
+                "    }",
+                "  }",
+                "}"));
         node = LocalNode.builder().client(client).name(NODE).gpus(2).workDir(workDir).deleteNodeOnClose(true)
-                .images(ImageMapping.defaults().with("phoenix/test-java", List.of("java", "${*TEST_JAVA_OPTS}", "${TERM_TEST_SRC}")))
+                .images(ImageMapping.defaults().with("phoenix/test-java", List.of("java", "${*TEST_JAVA_OPTS}", "${TERM_TEST_SRC}"))
+                        .with("phoenix/test-fabric8", List.of("java", "-cp", "${F8_CP}", "${F8_SRC}")))
+                .variable("F8_CP", System.getProperty("java.class.path")).variable("F8_SRC", who.toString())
                 .variable("TERM_TEST_SRC", src.toString())
                 .heartbeat(Duration.ofSeconds(2)).restartBackoff(Duration.ofMillis(200)).start();
     }
@@ -282,6 +297,31 @@ class LocalNodeTest {
         String serverIP = serverRunning.getStatus().getPodIP();
         assertThat(message).contains(serverIP + " ", "job-worker-1.job", done.getStatus().getPodIP());
         assertThat(done.getStatus().getPodIP()).isNotEqualTo(serverIP);
+    }
+
+    @Test
+    void fabric8InsideThePodActsAsItsServiceAccount(TestNamespace ns) {
+        String n = ns.name();
+        client.serviceAccounts().inNamespace(n).resource(new io.fabric8.kubernetes.api.model.ServiceAccountBuilder()
+                .withNewMetadata().withName("trainer").endMetadata().build()).create();
+        client.configMaps().inNamespace(n).resource(new io.fabric8.kubernetes.api.model.ConfigMapBuilder()
+                .withNewMetadata().withName("report").endMetadata().addToData("k", "v1").build()).create();
+        client.configMaps().inNamespace(n).resource(new io.fabric8.kubernetes.api.model.ConfigMapBuilder()
+                .withNewMetadata().withName("other").endMetadata().addToData("k", "secret").build()).create();
+        client.rbac().roles().inNamespace(n).resource(new io.fabric8.kubernetes.api.model.rbac.RoleBuilder()
+                .withNewMetadata().withName("report").endMetadata()
+                .addNewRule().withApiGroups("").withResources("configmaps").withResourceNames("report").withVerbs("get").endRule().build()).create();
+        client.rbac().roleBindings().inNamespace(n).resource(new io.fabric8.kubernetes.api.model.rbac.RoleBindingBuilder()
+                .withNewMetadata().withName("report").endMetadata()
+                .withNewRoleRef().withApiGroup("rbac.authorization.k8s.io").withKind("Role").withName("report").endRoleRef()
+                .addNewSubject().withKind("ServiceAccount").withName("trainer").withNamespace(n).endSubject().build()).create();
+        Pod pod = new PodBuilder().withNewMetadata().withName("f8").endMetadata()
+                .withNewSpec().withNodeName(NODE).withRestartPolicy("Never").withServiceAccountName("trainer")
+                .addNewContainer().withName("main").withImage("phoenix/test-fabric8").withArgs("report")
+                .withTerminationMessagePolicy("FallbackToLogsOnError").endContainer().endSpec().build();
+        create(client, n, pod);
+        Pod p = awaitPhase(client, n, "f8", "Succeeded");
+        assertThat(status(p, "main").getState().getTerminated().getMessage()).isEqualTo("got v1 other:403");
     }
 
     @Test
