@@ -1,0 +1,82 @@
+package dev.phoenix.e2e;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The uninterrupted reference of a job: the same trainer, the same flags and world size, run straight
+ * through as local processes (no Kubernetes, no preemption). Computed once per distinct
+ * {@link JobConfig#stateKey()} and cached for the life of the JVM.
+ */
+public final class ReferenceRuns {
+    private static final Logger LOG = LoggerFactory.getLogger(ReferenceRuns.class);
+    private static final Map<String, CompletableFuture<String>> CACHE = new ConcurrentHashMap<>();
+
+    private ReferenceRuns() {}
+
+    /** Starts (or joins) the reference run of {@code cfg}; the future yields its final stateDigest. */
+    public static CompletableFuture<String> stateDigest(JobConfig cfg, Path scratch) {
+        return CACHE.computeIfAbsent(cfg.stateKey(), k -> CompletableFuture.supplyAsync(() -> {
+            try {
+                return run(cfg, Files.createDirectories(scratch).resolve("ref-" + Integer.toHexString(k.hashCode())
+                        + "-" + System.nanoTime()));
+            } catch (IOException | InterruptedException e) {
+                throw new IllegalStateException("reference run of " + k + " failed: " + e, e);
+            }
+        }));
+    }
+
+    private static String run(JobConfig cfg, Path dir) throws IOException, InterruptedException {
+        long t0 = System.nanoTime();
+        Files.createDirectories(dir);
+        int port = OperatorProcess.freePort();
+        List<Process> ranks = new ArrayList<>();
+        for (int r = 0; r < cfg.replicas(); r++) {
+            List<String> cmd = new ArrayList<>();
+            cmd.add(Repo.java());
+            cmd.addAll(List.of(Repo.SMALL_JVM_OPTS.split(" ")));
+            cmd.addAll(List.of("-cp", Repo.trainerClasspath(), "dev.phoenix.trainer.Main"));
+            cmd.addAll(cfg.modelArgs());
+            cmd.addAll(List.of("--rank", Integer.toString(r), "--world-size", Integer.toString(cfg.replicas()),
+                    "--master-addr", "127.0.0.1", "--master-port", Integer.toString(port),
+                    "--checkpoint-dir", dir.resolve("checkpoints").toString(),
+                    "--checkpoint-interval", Integer.toString(cfg.intervalSteps()),
+                    "--checkpoint-keep", Integer.toString(cfg.keepLatest()),
+                    "--termination-log", dir.resolve("termination-" + r).toString(),
+                    "--job-name", "reference", "--pod-name", "reference-" + r));
+            ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true)
+                    .redirectOutput(dir.resolve("rank-" + r + ".log").toFile());
+            pb.environment().put("OMP_NUM_THREADS", "1");
+            pb.environment().put("OPENBLAS_CORETYPE", "Haswell");
+            // Nothing of the pod contract: this run must not talk to any cluster.
+            pb.environment().keySet().removeIf(e -> e.startsWith("PHOENIX_") || e.equals("KUBECONFIG"));
+            ranks.add(pb.start());
+        }
+        for (Process p : ranks) {
+            if (!p.waitFor(10, TimeUnit.MINUTES)) {
+                ranks.forEach(Process::destroyForcibly);
+                throw new IOException("reference run timed out: " + dir);
+            }
+        }
+        if (ranks.get(0).exitValue() != 0) {
+            throw new IOException("reference rank 0 exited " + ranks.get(0).exitValue() + "; see " + dir.resolve("rank-0.log"));
+        }
+        JsonNode m = TrainingJobs.json(Files.readString(dir.resolve("termination-0")));
+        String digest = m.path("stateDigest").asText(null);
+        if (digest == null) {
+            throw new IOException("reference run wrote no stateDigest: " + m);
+        }
+        LOG.info("reference [{}]: {} in {} s", cfg.stateKey(), digest, TimeUnit.NANOSECONDS.toSeconds(System.nanoTime() - t0));
+        return digest;
+    }
+}
