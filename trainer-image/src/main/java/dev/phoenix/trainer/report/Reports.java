@@ -26,5 +26,14 @@ public final class Reports {
 
   /** Termination message for exit 0, 65, 143 without checkpoint, and 1. */
   @JsonInclude(JsonInclude.Include.NON_NULL)
-  public record Termination(String result, Long step, String stateDigest, String digest, String message) {}
+  public record Termination(String result, Long step, String stateDigest, String digest, String message) {
+    /** Kubernetes keeps at most 4096 bytes of a termination message: keep the JSON well below that. */
+    public static final int MAX_MESSAGE = 3000;
+
+    public Termination {
+      if (message != null && message.length() > MAX_MESSAGE) {
+        message = message.substring(0, MAX_MESSAGE) + "…";
+      }
+    }
+  }
 }
