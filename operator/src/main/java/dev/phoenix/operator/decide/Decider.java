@@ -148,6 +148,22 @@ public final class Decider {
     // ---- starting an attempt -----------------------------------------------------------------------
 
     private void startAttempt(String cause) {
+        List<String> problems = SpecValidator.problems(spec);
+        if (!problems.isEmpty()) {
+            // Nothing starts until the spec is fixed; the next edit (a new generation) is checked again.
+            String message = String.join("; ", problems);
+            boolean already = Conditions.find(s, Conditions.SPEC_VALID).map(c -> !c.isTrue()
+                    && message.equals(c.getMessage())).orElse(false);
+            Conditions.set(s, Conditions.SPEC_VALID, false, "InvalidSpec", message, now, generation);
+            if (!already) {
+                d.event(JobEvent.warning("InvalidSpec", message));
+            }
+            deleteAll(obs.workers());
+            return;
+        }
+        if (Conditions.find(s, Conditions.SPEC_VALID).isPresent()) {
+            Conditions.set(s, Conditions.SPEC_VALID, true, "Valid", "the spec passes Phoenix's checks", now, generation);
+        }
         if (!obs.workers().isEmpty()) {
             // Never two attempts at once: the old gang must be gone first.
             s.setPhase(Phase.Restarting);

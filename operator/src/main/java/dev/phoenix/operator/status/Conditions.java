@@ -15,6 +15,8 @@ public final class Conditions {
     public static final String FAILED = "Failed";
     /** False when the last checkpoint a trainer was told to resume from turned out missing or corrupt. */
     public static final String CHECKPOINT_VALID = "CheckpointValid";
+    /** False while the spec breaks a rule the schema cannot express (see SpecValidator); nothing starts. */
+    public static final String SPEC_VALID = "SpecValid";
 
     private Conditions() {}
 

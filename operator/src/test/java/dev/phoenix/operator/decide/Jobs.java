@@ -33,7 +33,10 @@ final class Jobs {
         ckpt.setPath("/ckpt");
         spec.setCheckpoint(ckpt);
         spec.setTemplate(new PodTemplateSpecBuilder().withNewSpec().addNewContainer().withName("trainer")
-                .withImage("phoenix/trainer:0.1.0").endContainer().endSpec().build());
+                .withImage("phoenix/trainer:0.1.0").addNewVolumeMount().withName("ckpt").withMountPath("/ckpt")
+                .endVolumeMount().endContainer()
+                .addNewVolume().withName("ckpt").withNewPersistentVolumeClaim().withClaimName("ckpt")
+                .endPersistentVolumeClaim().endVolume().endSpec().build());
         job.setSpec(spec);
     }
 

@@ -77,7 +77,8 @@ final class OperatorHarness {
                 .addNewContainer().withName("trainer").withImage("phoenix/trainer:0.1.0")
                 .addNewVolumeMount().withName("ckpt").withMountPath("/checkpoints").endVolumeMount()
                 .endContainer()
-                .addNewVolume().withName("ckpt").withNewEmptyDir().endEmptyDir().endVolume()
+                .addNewVolume().withName("ckpt").withNewHostPath().withPath("/var/lib/phoenix-test/" + namespace + "/" + name)
+                .withType("DirectoryOrCreate").endHostPath().endVolume()
                 .endSpec().build());
         job.setSpec(spec);
         return job;
