@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs every test of Phoenix on this machine: unit tests, the operator against a real
+# kube-apiserver + etcd, the local node and control plane, the trainer's exactness tests, and the
+# end-to-end suite (real operator, real trainer, real scheduler and controller manager, preemptions).
+# On a fresh Debian 12 machine it first installs what it needs (see hack/prerequisites.sh); the
+# expensive part, building Kubernetes 1.20.2 from Debian's sources, is cached under ~/.cache/phoenix.
+#
+#   hack/test.sh                 # everything
+#   hack/test.sh -pl operator    # extra arguments go to Maven
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=$(date +%s)
+bin_dir=$(hack/prerequisites.sh | tail -n 1)
+export PHOENIX_K8S_BIN_DIR="$bin_dir"
+echo "[test] control plane binaries: $PHOENIX_K8S_BIN_DIR (prerequisites took $(( $(date +%s) - start ))s)"
+# Exact resumes depend on a fixed thread count and BLAS kernel (trainer-image/README.md).
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
+mvn -B -ntp -e install "$@"
+echo "[test] done in $(( $(date +%s) - start ))s"
