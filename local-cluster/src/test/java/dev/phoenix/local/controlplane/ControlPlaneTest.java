@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
+import dev.phoenix.local.controlplane.junit.ControlPlaneExtension;
 import dev.phoenix.local.controlplane.junit.TestNamespace;
 import dev.phoenix.local.controlplane.junit.WithControlPlane;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
@@ -204,6 +205,13 @@ class ControlPlaneTest {
       assertThatThrownBy(() -> robot.configMaps().inNamespace(ns.name()).withName("report").delete())
           .isInstanceOfSatisfying(KubernetesClientException.class, e -> assertThat(e.getCode()).isEqualTo(403));
     }
+  }
+
+  @Test
+  void extensionSharesOneControlPlanePerOptionSet(ControlPlane cp) {
+    assertThat(ControlPlaneExtension.shared(new ControlPlaneExtension.Options(true, true, -1))).isSameAs(cp);
+    assertThat(cp.hasScheduler()).isTrue();
+    assertThat(cp.hasControllerManager()).isTrue();
   }
 
   @Test
