@@ -463,6 +463,44 @@ public final class LocalNode implements AutoCloseable {
         return m;
     }
 
+    // ---- devices ----
+
+    private final Map<Integer, String> gpuOwners = new LinkedHashMap<>();
+
+    /** Number of nvidia.com/gpu this node advertises. */
+    int gpuCount() {
+        Quantity q = capacity.get(GPU);
+        return q == null ? 0 : q.getNumericalAmount().intValue();
+    }
+
+    /**
+     * The device plugin's part: hands out GPU indices (0..gpus-1) to a container; they go into
+     * NVIDIA_VISIBLE_DEVICES / CUDA_VISIBLE_DEVICES. Fewer than asked only if the scheduler over-committed.
+     */
+    synchronized List<Integer> allocateGpus(String owner, int n) {
+        List<Integer> out = new ArrayList<>();
+        gpuOwners.forEach((i, o) -> {
+            if (o.equals(owner)) {
+                out.add(i);
+            }
+        });
+        for (int i = 0; i < gpuCount() && out.size() < n; i++) {
+            if (!gpuOwners.containsKey(i)) {
+                gpuOwners.put(i, owner);
+                out.add(i);
+            }
+        }
+        if (out.size() < n) {
+            log.warn("node {}: {} asked for {} GPUs, only {} free", nodeName, owner, n, out.size());
+        }
+        return out;
+    }
+
+    /** Releases every GPU of owners starting with {@code prefix} (a pod UID). */
+    synchronized void releaseGpus(String prefix) {
+        gpuOwners.values().removeIf(o -> o.startsWith(prefix));
+    }
+
     // ---- lifecycle ----
 
     /** Registers the node, starts the heartbeat and the pod informer. */

@@ -225,6 +225,7 @@ final class PodWorker implements Runnable {
             }
         } finally {
             PodNetwork.INSTANCE.unregister(uid);
+            node.releaseGpus(uid + "/");
             if (podIP != null) {
                 PodNetwork.INSTANCE.release(podIP);
             }
@@ -501,6 +502,13 @@ final class PodWorker implements Runnable {
                     mounts.add(new Sandbox.Mount(saDir, SA_DIR, true));
                 }
             }
+            if (node.gpuCount() > 0) {
+                int n = gpuRequest(spec);
+                List<Integer> gpus = n > 0 ? node.allocateGpus(uid + "/" + spec.getName(), n) : List.of();
+                String visible = gpus.stream().map(String::valueOf).collect(java.util.stream.Collectors.joining(","));
+                env.put("NVIDIA_VISIBLE_DEVICES", gpus.isEmpty() ? "void" : visible);
+                env.put("CUDA_VISIBLE_DEVICES", visible);
+            }
             env.putAll(podEnv);
             if (spec.getVolumeMounts() != null) {
                 for (VolumeMount vm : spec.getVolumeMounts()) {
@@ -559,6 +567,17 @@ final class PodWorker implements Runnable {
             log.warn("pod {}/{}: container {}: {}", namespace, name, spec.getName(), e.toString());
             return false;
         }
+    }
+
+    static int gpuRequest(Container c) {
+        if (c.getResources() == null) {
+            return 0;
+        }
+        var q = c.getResources().getLimits() == null ? null : c.getResources().getLimits().get(LocalNode.GPU);
+        if (q == null && c.getResources().getRequests() != null) {
+            q = c.getResources().getRequests().get(LocalNode.GPU);
+        }
+        return q == null ? 0 : q.getNumericalAmount().intValue();
     }
 
     private void wake() {

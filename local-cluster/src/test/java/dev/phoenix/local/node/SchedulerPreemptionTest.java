@@ -28,7 +28,7 @@ class SchedulerPreemptionTest {
                 .withNewSpec().withRestartPolicy("Never").withTerminationGracePeriodSeconds(10L).withAutomountServiceAccountToken(false)
                 .withPriorityClassName(priorityClass).addToNodeSelector("kubernetes.io/hostname", NODE)
                 .addNewContainer().withName("main").withImage("local/sh")
-                .withCommand("sh", "-c", "trap 'echo TERM > /out/term; exit 143' TERM; echo up > /out/started; while true; do sleep 0.1; done")
+                .withCommand("sh", "-c", "trap 'echo TERM > /out/term; exit 143' TERM; echo \"$CUDA_VISIBLE_DEVICES\" > /out/gpus; echo up > /out/started; while true; do sleep 0.1; done")
                 .withNewResources().addToLimits("nvidia.com/gpu", new Quantity("1")).endResources()
                 .addNewVolumeMount().withName("out").withMountPath("/out").endVolumeMount().endContainer()
                 .addNewVolume().withName("out").withNewHostPath().withPath(dir.toString()).withType("DirectoryOrCreate").endHostPath().endVolume()
@@ -58,6 +58,9 @@ class SchedulerPreemptionTest {
             assertThat(lowDir.resolve("term")).hasContent("TERM");
             Pod highRunning = awaitRunning(client, ns.name(), "high", highDir.resolve("started"));
             assertThat(highRunning.getSpec().getNodeName()).isEqualTo(NODE);
+            // the device plugin's part: each got the node's one GPU, the victim's released on its removal
+            assertThat(lowDir.resolve("gpus")).hasContent("0");
+            assertThat(highDir.resolve("gpus")).hasContent("0");
             client.pods().inNamespace(ns.name()).withName("high").delete();
             awaitGone(client, ns.name(), "high");
         } finally {
