@@ -26,6 +26,7 @@ import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
 import io.javaoperatorsdk.operator.processing.event.ResourceID;
 import io.javaoperatorsdk.operator.processing.event.source.EventSource;
 import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEventSource;
+import io.javaoperatorsdk.operator.processing.retry.GradualRetry;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -43,6 +44,10 @@ import org.slf4j.LoggerFactory;
  * {@link Actuator}). Pods, report ConfigMaps and Nodes come through informers; nothing is polled.
  */
 @ControllerConfiguration(name = TrainingJobReconciler.NAME)
+// A decision made on a cache that lags behind Phoenix's own last status write ends in a 409 and is
+// re-made by a retry: retry quickly, back off to 30 s, and never give up on a job (JOSDK's default
+// stops after 5 attempts, which a loaded API server can exhaust).
+@GradualRetry(maxAttempts = Integer.MAX_VALUE, initialInterval = 200, intervalMultiplier = 2, maxInterval = 30_000)
 public class TrainingJobReconciler implements Reconciler<TrainingJob> {
     public static final String NAME = "trainingjob";
     private static final Logger LOG = LoggerFactory.getLogger(TrainingJobReconciler.class);
