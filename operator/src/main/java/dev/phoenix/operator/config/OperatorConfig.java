@@ -33,6 +33,11 @@ public class OperatorConfig {
             description = "Namespace of the Lease; defaults to the operator pod's own namespace (env PHOENIX_LEASE_NAMESPACE).")
     String leaseNamespace = "";
 
+    @Option(names = "--exit-on-lost-leadership", defaultValue = "${env:PHOENIX_EXIT_ON_LOST_LEADERSHIP:-true}",
+            arity = "1", description = "Exit when the Lease is lost (the pod restarts as a standby); false stops "
+            + "reconciling instead, for an operator embedded in another program (env PHOENIX_EXIT_ON_LOST_LEADERSHIP).")
+    boolean exitOnLostLeadership = true;
+
     @Option(names = "--watch-nodes", defaultValue = "${env:PHOENIX_WATCH_NODES:-true}", arity = "1",
             description = "Watch Nodes so a vanished node counts as a preemption at once (env PHOENIX_WATCH_NODES).")
     boolean watchNodes = true;
@@ -51,6 +56,7 @@ public class OperatorConfig {
     public String leaseName() { return leaseName; }
     public String leaseNamespace() { return leaseNamespace; }
     public boolean watchNodes() { return watchNodes; }
+    public boolean exitOnLostLeadership() { return exitOnLostLeadership; }
     public int reconcileThreads() { return reconcileThreads; }
 
     public OperatorConfig withNamespaces(String csv) { this.namespaces = csv; return this; }
@@ -58,4 +64,5 @@ public class OperatorConfig {
     public OperatorConfig withLeaderElection(boolean on) { this.leaderElection = on; return this; }
     public OperatorConfig withLeaseNamespace(String ns) { this.leaseNamespace = ns; return this; }
     public OperatorConfig withWatchNodes(boolean on) { this.watchNodes = on; return this; }
+    public OperatorConfig withExitOnLostLeadership(boolean on) { this.exitOnLostLeadership = on; return this; }
 }

@@ -10,8 +10,7 @@ import dev.phoenix.api.v1alpha1.TrainingJobSpec;
 import dev.phoenix.local.controlplane.ControlPlane;
 import dev.phoenix.local.controlplane.junit.TestNamespace;
 import dev.phoenix.local.controlplane.junit.WithControlPlane;
-import dev.phoenix.operator.PhoenixOperator;
-import dev.phoenix.operator.config.OperatorConfig;
+import io.fabric8.kubernetes.api.model.apps.Deployment;
 import io.fabric8.kubernetes.api.model.ConfigMap;
 import io.fabric8.kubernetes.api.model.ConfigMapBuilder;
 import io.fabric8.kubernetes.api.model.Pod;
@@ -23,10 +22,7 @@ import io.fabric8.kubernetes.api.model.rbac.ClusterRoleBuilder;
 import io.fabric8.kubernetes.api.model.rbac.RoleBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
+import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -37,7 +33,10 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
 
 /**
  * The operator runs as the ServiceAccount phoenix-system/phoenix-operator with exactly the RBAC of deploy/
@@ -46,6 +45,7 @@ import org.junit.jupiter.api.Test;
  * and nothing else.
  */
 @WithControlPlane(scheduler = false, controllerManager = false)
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class OperatorRbacIT {
     private static final String OPERATOR_NS = "phoenix-system";
     private static final String OPERATOR_SA = "phoenix-operator";
@@ -54,7 +54,8 @@ class OperatorRbacIT {
     private static ControlPlane cp;
     private static KubernetesClient admin;
     private static KubernetesClient operatorClient;
-    private static PhoenixOperator operator;
+    /** Two replicas, as the Deployment runs them. */
+    private static final OperatorProcess[] replicas = new OperatorProcess[2];
     private String ns;
     private Kubelet kubelet;
 
@@ -63,19 +64,42 @@ class OperatorRbacIT {
         cp = controlPlane;
         admin = adminClient;
         Manifests.installDeploy(cp, admin);
+        Deployment deployment = Manifests.load(admin, Manifests.render("deploy/")).stream()
+                .filter(Deployment.class::isInstance).map(Deployment.class::cast).findFirst().orElseThrow();
+        for (int i = 0; i < replicas.length; i++) {
+            replicas[i] = OperatorProcess.start(cp, deployment, "phoenix-operator-" + i);
+        }
+        for (OperatorProcess r : replicas) {
+            r.awaitReady();
+        }
         operatorClient = cp.clientFor(OPERATOR_NS, OPERATOR_SA);
-        operator = PhoenixOperator.start(operatorClient, new OperatorConfig()
-                .withLeaderElection(true).withLeaseNamespace(OPERATOR_NS).withHttpPort(0));
     }
 
     @AfterAll
-    static void stop() {
-        if (operator != null) {
-            operator.close();
+    static void stop() throws Exception {
+        for (OperatorProcess r : replicas) {
+            if (r != null) {
+                r.close();
+            }
         }
         if (operatorClient != null) {
             operatorClient.close();
         }
+    }
+
+    private static String leaseHolder() {
+        Lease lease = admin.leases().inNamespace(OPERATOR_NS).withName(LEASE).get();
+        return lease == null || lease.getSpec() == null ? null : lease.getSpec().getHolderIdentity();
+    }
+
+    private static OperatorProcess leader() {
+        String holder = leaseHolder();
+        for (int i = 0; i < replicas.length; i++) {
+            if (("phoenix-operator-" + i).equals(holder) && replicas[i].process.isAlive()) {
+                return replicas[i];
+            }
+        }
+        return null;
     }
 
     @BeforeEach
@@ -108,7 +132,7 @@ class OperatorRbacIT {
         // leases create/get/update in phoenix-system: the operator holds the Lease and keeps renewing it.
         Lease lease = admin.leases().inNamespace(OPERATOR_NS).withName(LEASE).get();
         assertThat(lease).as("Lease %s/%s", OPERATOR_NS, LEASE).isNotNull();
-        assertThat(lease.getSpec().getHolderIdentity()).isNotBlank();
+        assertThat(lease.getSpec().getHolderIdentity()).isIn("phoenix-operator-0", "phoenix-operator-1");
         String renewed = lease.getSpec().getRenewTime().toString();
         await().atMost(Manifests.TIMEOUT).until(() -> !Objects.equals(renewed,
                 String.valueOf(admin.leases().inNamespace(OPERATOR_NS).withName(LEASE).get().getSpec().getRenewTime())));
@@ -120,9 +144,30 @@ class OperatorRbacIT {
         await().atMost(Manifests.TIMEOUT).until(() -> hasEvent("llm", "Preempted"));
         assertThat(get("llm").getStatus().getPreemptions()).isEqualTo(1);
 
-        // The health endpoints report the operator alive and ready.
-        assertThat(http("/healthz")).isEqualTo(200);
-        assertThat(http("/readyz")).isEqualTo(200);
+        // Both replicas, leader and standby, are alive and ready (the Deployment's probes).
+        for (OperatorProcess r : replicas) {
+            if (r.process.isAlive()) {
+                assertThat(r.get("/healthz")).isEqualTo(200);
+                assertThat(r.get("/readyz")).isEqualTo(200);
+            }
+        }
+    }
+
+    @Test
+    @Order(Integer.MAX_VALUE)   // stops a replica: last
+    void theStandbyTakesOverWhenTheLeaderStops() throws Exception {
+        await().atMost(Manifests.TIMEOUT).until(() -> leader() != null);
+        OperatorProcess old = leader();
+        String oldHolder = leaseHolder();
+        // SIGTERM, as at a rolling update or node drain.
+        boolean exited = old.terminate(java.time.Duration.ofSeconds(30));
+        assertThat(exited).as("leader exited within 30 s of SIGTERM; log:%n%s", old.log()).isTrue();
+        await().atMost(Duration.ofSeconds(90)).until(() -> leaseHolder() != null && !leaseHolder().equals(oldHolder)
+                && leader() != null);
+        // The new leader reconciles.
+        admin.resource(job(ns, "after", 1, null)).create();
+        awaitGang("after", 1, 1);
+        awaitPhase("after", "Running");
     }
 
     @Test
@@ -259,7 +304,8 @@ class OperatorRbacIT {
                 .addNewContainer().withName("trainer").withImage("phoenix/trainer:0.1.0")
                 .addNewVolumeMount().withName("ckpt").withMountPath("/checkpoints").endVolumeMount()
                 .endContainer()
-                .addNewVolume().withName("ckpt").withNewEmptyDir().endEmptyDir().endVolume()
+                .addNewVolume().withName("ckpt").withNewPersistentVolumeClaim().withClaimName("checkpoints")
+                .endPersistentVolumeClaim().endVolume()
                 .endSpec().build());
         job.setSpec(spec);
         return job;
@@ -296,9 +342,4 @@ class OperatorRbacIT {
                 .anyMatch(e -> job.equals(e.getInvolvedObject().getName()) && reason.equals(e.getReason()));
     }
 
-    private static int http(String path) throws Exception {
-        HttpResponse<String> r = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
-                URI.create("http://127.0.0.1:" + operator.httpPort() + path)).build(), HttpResponse.BodyHandlers.ofString());
-        return r.statusCode();
-    }
 }
