@@ -242,7 +242,7 @@ if [ -n "$kube_missing" ]; then
   fi
   rest=$(grep -vx kube-apiserver <<<"$kube_missing" | sed 's#^#cmd/#' | tr '\n' ' ' || true)
   if [ -n "${rest// /}" ]; then
-    phase_start "build-${rest// /,}"
+    rest_list=$(echo $rest); phase_start "build-${rest_list// /,}"
     # shellcheck disable=SC2086
     build $rest || die "building $rest failed"
     for w in $rest; do install_bin "$SRC/_output/bin/$(basename "$w")" "$(basename "$w")"; done
