@@ -88,6 +88,8 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob> {
             nodeSource = new InformerEventSource<>(InformerEventSourceConfiguration.from(Node.class,
                             TrainingJob.class)
                     .withName("nodes")
+                    // Nodes are cluster-scoped: never inherit the controller's namespace list.
+                    .withWatchAllNamespaces()
                     .withSecondaryToPrimaryMapper(node -> jobsOnNode(node.getMetadata().getName()))
                     .withOnUpdateFilter((newNode, oldNode) -> !Objects.equals(ready(newNode), ready(oldNode)))
                     .withOnAddFilter(n -> false)
@@ -117,6 +119,17 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob> {
                 .collect(Collectors.toSet());
     }
 
+    /**
+     * A node missing from the cache is confirmed with the API server before its pods count as lost: a
+     * lagging or unhealthy informer must never turn into a preemption loop.
+     */
+    private boolean nodeExists(KubernetesClient client, String node) {
+        if (nodeSource == null || nodeSource.get(new ResourceID(node)).isPresent()) {
+            return true;
+        }
+        return client.nodes().withName(node).get() != null;
+    }
+
     private static String ready(Node n) {
         if (n.getStatus() == null || n.getStatus().getConditions() == null) {
             return null;
@@ -134,7 +147,7 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob> {
                         .toList(),
                 j -> reportSource.get(new ResourceID(Names.reportConfigMap(j.getMetadata().getName()),
                         j.getMetadata().getNamespace())),
-                node -> nodeSource == null || nodeSource.get(new ResourceID(node)).isPresent(),
+                node -> nodeExists(client, node),
                 clock);
 
         ObservedJob observed = observer.observe(job, Optional.empty());

@@ -22,6 +22,7 @@ import java.util.function.UnaryOperator;
  * The end-to-end suite runs the real local node agent instead.
  */
 final class KubeletSim implements AutoCloseable {
+    static final String NODE = "sim-node";
     private final KubernetesClient client;
     private final String namespace;
     private final ExecutorService worker = Executors.newSingleThreadExecutor();
@@ -35,6 +36,9 @@ final class KubeletSim implements AutoCloseable {
     }
 
     KubeletSim start() {
+        // Pods bound to a node are deleted gracefully (the kubelet confirms); unbound ones vanish at once.
+        client.nodes().resource(new io.fabric8.kubernetes.api.model.NodeBuilder().withNewMetadata()
+                .withName(NODE).endMetadata().build()).createOr(n -> n.update());
         watch = client.pods().inNamespace(namespace).watch(new Watcher<>() {
             @Override
             public void eventReceived(Action action, Pod pod) {
@@ -92,6 +96,13 @@ final class KubeletSim implements AutoCloseable {
     }
 
     void run(String name) {
+        Pod current = client.pods().inNamespace(namespace).withName(name).get();
+        if (current != null && current.getSpec().getNodeName() == null) {
+            client.bindings().inNamespace(namespace).resource(new io.fabric8.kubernetes.api.model.BindingBuilder()
+                    .withNewMetadata().withName(name).endMetadata()
+                    .withNewTarget().withKind("Node").withApiVersion("v1").withName(NODE).endTarget().build())
+                    .create();
+        }
         updateStatus(name, p -> {
             String now = Instant.now().toString();
             p.getStatus().setPhase("Running");
