@@ -285,6 +285,18 @@ class TrainingJobOperatorIT {
     }
 
     @Test
+    void aFinishedJobIsDeletedAfterItsTtl() {
+        TrainingJob job = OperatorHarness.job(ns, "ttl", 1);
+        job.getSpec().setTtlSecondsAfterFinished(2);
+        create(job);
+        awaitGang(client, ns, "ttl", 1, 1);
+        awaitPhase("ttl", "Running");
+        kubelet.exit("ttl-worker-0", 0, "");
+        awaitPhase("ttl", "Succeeded");
+        await().atMost(TIMEOUT).until(() -> get(client, ns, "ttl") == null);
+    }
+
+    @Test
     void theOperatorKilledMidRecoveryContinuesWithoutEverRunningTwoAttempts() throws Exception {
         Map<String, Set<String>> liveByAttempt = new ConcurrentHashMap<>();
         List<String> overlaps = new CopyOnWriteArrayList<>();
