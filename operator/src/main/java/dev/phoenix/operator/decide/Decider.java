@@ -351,14 +351,19 @@ public final class Decider {
                 ? "from step " + latest.getStep() : "from scratch";
     }
 
-    /** Records why the attempt ends, then tears the gang down. */
-    private void endAttempt(String reason, String message) {
+    /** Records in the attempt's record why it ended (before any pod is deleted: the write-ahead log). */
+    private void recordEnd(String reason, String message) {
         AttemptRecord a = s.getCurrentAttempt();
         if (a != null) {
             a.setEndReason(reason);
             a.setEndMessage(message);
             a.setEndTime(now.toString());
         }
+    }
+
+    /** Records why the attempt ends, then tears the gang down. */
+    private void endAttempt(String reason, String message) {
+        recordEnd(reason, message);
         d.endedBy(reason);
         s.setPhase(Phase.Restarting);
         Conditions.set(s, Conditions.RESTARTING, true, reason, message, now, generation);
@@ -371,11 +376,7 @@ public final class Decider {
     private void succeed(WorkerView rank0) {
         s.setPhase(Phase.Succeeded);
         s.setCompletionTime(now.toString());
-        AttemptRecord a = s.getCurrentAttempt();
-        if (a != null) {
-            a.setEndReason("Succeeded");
-            a.setEndTime(now.toString());
-        }
+        recordEnd("Succeeded", null);
         String at = s.getLatestCheckpoint() != null && s.getLatestCheckpoint().getStep() != null
                 ? " at step " + s.getLatestCheckpoint().getStep() : "";
         String msg = "rank 0 (" + rank0.name() + ") finished" + at + " in attempt " + s.getAttempt() + " after "
@@ -389,12 +390,7 @@ public final class Decider {
     private void fail(String reason, String message) {
         s.setPhase(Phase.Failed);
         s.setCompletionTime(now.toString());
-        AttemptRecord a = s.getCurrentAttempt();
-        if (a != null) {
-            a.setEndReason(reason);
-            a.setEndMessage(message);
-            a.setEndTime(now.toString());
-        }
+        recordEnd(reason, message);
         d.endedBy(reason);
         Conditions.set(s, Conditions.FAILED, true, reason, message, now, generation);
         Conditions.set(s, Conditions.RUNNING, false, reason, message, now, generation);
