@@ -24,6 +24,7 @@ import java.util.function.ToDoubleFunction;
  */
 public final class RecoveryLatencyBench {
     public static void main(String[] args) throws Exception {
+        Quiet.logging();
         Map<String, String> a = Args.parse(args);
         int preemptions = Args.integer(a, "preemptions", 50);
         int replicas = Args.integer(a, "replicas", 2);
