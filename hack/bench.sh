@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Runs Phoenix's benchmark suite (not the tests): builds first, then each part as its own JVM against a
+# fresh real kube-apiserver + etcd, and collects every table into one Markdown file.
+#
+#   hack/bench.sh                          # all parts, in order: recovery real scale checkpoint (~15-20 min on 2 vCPUs)
+#   hack/bench.sh recovery scale           # only these parts
+#   PHOENIX_BENCH_SCALE_ARGS="--jobs 300" hack/bench.sh scale   # extra arguments for one part
+#
+# Parts (mains in benchmarks/src/main/java/dev/phoenix/bench/, see docs/benchmarks.md):
+#   recovery    RecoveryLatencyBench  50 preemptions, simulated pods, vs the API server's watch delivery latency
+#   real        RealRecoveryBench     real trainer processes on the local node: recovery to the first new step,
+#                                     lost work with and without the SIGTERM emergency checkpoint
+#   scale       ScaleBench            1,000 TrainingJobs, one operator JVM: creation, 10% preempted at once,
+#                                     heap, CPU, API requests per job lifecycle, idle requests
+#   checkpoint  CheckpointCostBench   TrainerBenchmark (save/load vs disk) + training slow-down at the default interval
+#
+# Output: benchmarks/target/bench-results/<time>/{tables.md,<part>.log}; the last run is linked as
+# benchmarks/target/bench-results/latest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+parts=("$@")
+if [ ${#parts[@]} -eq 0 ]; then
+  parts=(recovery real scale checkpoint)
+fi
+
+if [ -z "${PHOENIX_K8S_BIN_DIR:-}" ]; then
+  if [ -x "$HOME/.cache/phoenix/k8s/v1.20.2/bin/kube-apiserver" ]; then
+    export PHOENIX_K8S_BIN_DIR="$HOME/.cache/phoenix/k8s/v1.20.2/bin"
+  elif [ -x /tmp/kstage/kube-apiserver ]; then
+    export PHOENIX_K8S_BIN_DIR=/tmp/kstage
+  else
+    PHOENIX_K8S_BIN_DIR=$(hack/k8s-binaries.sh | tail -n 1)
+    export PHOENIX_K8S_BIN_DIR
+  fi
+fi
+
+echo "[bench] building (mvn -q -DskipTests install)"
+mvn -q -B -ntp -DskipTests install
+
+cp_file=benchmarks/target/classpath.txt
+CP="benchmarks/target/classes:$(cat "$cp_file")"
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+out="benchmarks/target/bench-results/$stamp"
+mkdir -p "$out"
+ln -sfn "$stamp" benchmarks/target/bench-results/latest
+export PHOENIX_BENCH_OUT="$PWD/$out/tables.md"
+
+{
+  echo "### Run $stamp (commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'))"
+  echo
+  echo "- machine: $(nproc) vCPU, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/^Mem:/{print $2}') GiB RAM, shared with other work (load average at start: $(cut -d' ' -f1-3 /proc/loadavg))"
+  echo "- $(java -version 2>&1 | head -n 1); Kubernetes binaries: $PHOENIX_K8S_BIN_DIR"
+  echo "- parts: ${parts[*]}"
+  echo
+} > "$PHOENIX_BENCH_OUT"
+
+run_part() { # name, time limit (s), main class, default args...
+  local name=$1 limit=$2 main=$3
+  shift 3
+  local var="PHOENIX_BENCH_$(echo "$name" | tr '[:lower:]' '[:upper:]')_ARGS"
+  local extra=${!var:-}
+  echo "[bench] $name: $main $* $extra (limit ${limit}s; log $out/$name.log)"
+  local t0=$(date +%s)
+  # shellcheck disable=SC2086
+  if ! timeout --kill-after=30 "$limit" java -Xmx2g -cp "$CP" "dev.phoenix.bench.$main" "$@" $extra > "$out/$name.log" 2>&1; then
+    echo "[bench] $name FAILED or timed out (see $out/$name.log)"
+    printf '#### %s\n\nFAILED or timed out after %ss: see `%s/%s.log`.\n\n' "$name" "$limit" "$out" "$name" >> "$PHOENIX_BENCH_OUT"
+  fi
+  echo "[bench] $name took $(( $(date +%s) - t0 ))s"
+}
+
+for p in "${parts[@]}"; do
+  case "$p" in
+    recovery)   run_part recovery 420 RecoveryLatencyBench --preemptions 50 --replicas 2 --watch-samples 100 ;;
+    real)       run_part real 720 RealRecoveryBench --preemptions 50 --preemptions-no-emergency 20 ;;
+    scale)      run_part scale 900 ScaleBench --jobs 1000 --preempt-percent 10 --idle-seconds 60 --complete 100 ;;
+    checkpoint) run_part checkpoint 600 CheckpointCostBench --dir "$PWD/benchmarks/target/bench-io" --disk-mb 512 ;;
+    *) echo "unknown part $p (recovery real scale checkpoint)" >&2; exit 2 ;;
+  esac
+done
+rm -rf benchmarks/target/bench-io
+echo "[bench] tables: $PHOENIX_BENCH_OUT"
+cat "$PHOENIX_BENCH_OUT"
