@@ -123,7 +123,7 @@ final class OperatorProcess implements AutoCloseable {
 
     @Override
     public void close() throws InterruptedException {
-        if (process.isAlive() && !terminate(Duration.ofSeconds(20))) {
+        if (process.isAlive() && !terminate(Duration.ofSeconds(5))) {
             process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
         }
     }
