@@ -1,0 +1,211 @@
+package dev.phoenix.e2e;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.phoenix.api.v1alpha1.TrainingJobStatus;
+import dev.phoenix.local.node.Disruptions;
+import io.fabric8.kubernetes.api.model.ConfigMap;
+import io.fabric8.kubernetes.api.model.Pod;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import org.assertj.core.api.SoftAssertions;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Chaos: 10 jobs at once (1 and 2 workers, three distinct configurations), at least 30 random
+ * disruptions among them (every DisruptionTarget reason, plain evictions and SIGKILLed trainers, i.e.
+ * failures), and the operator process killed with SIGKILL and started again in the middle, with
+ * disruptions while it is down. Every job must succeed with the exact final state of its uninterrupted
+ * reference, count exactly the preemptions and failures it suffered, never run two attempts' pods at
+ * once, and never resume from a checkpoint older than one it had already recorded.
+ */
+class ChaosIT {
+    static final int JOBS = 10;
+    static final int MIN_DISRUPTIONS = 32;
+    static final int OPERATOR_KILL_AT = 12;
+    static final int MAX_PER_JOB = 6;
+
+    record Expected(int preemptions, int failures) {}
+
+    @Test
+    void tenJobsThirtyDisruptionsAndAnOperatorRestart() throws Exception {
+        PhoenixStack s = E2e.stack();
+        PodAuditor auditor = E2e.auditor();
+        Random rnd = E2e.random("ChaosIT");
+        List<JobConfig> configs = List.of(
+                JobConfig.small(1, 320).withStepSleepMs(50).withSeed(101).withLimits(20, 50),
+                JobConfig.small(2, 320).withStepSleepMs(50).withSeed(102).withLimits(20, 50),
+                JobConfig.small(1, 320).withStepSleepMs(50).withSeed(103).withHidden(48).withLimits(20, 50));
+        Map<String, CompletableFuture<String>> references = new HashMap<>();
+        for (JobConfig c : configs) {
+            references.put(c.stateKey(), ReferenceRuns.stateDigest(c, s.workDir().resolve("references")));
+        }
+        String ns = s.controlPlane().createNamespace("chaos");
+        Map<String, JobConfig> jobs = new LinkedHashMap<>();
+        for (int i = 0; i < JOBS; i++) {
+            JobConfig c = configs.get(i % configs.size());
+            String name = "chaos-" + i;
+            jobs.put(name, c);
+            E2e.create(s, ns, name, c);
+        }
+
+        // Watch status throughout: an attempt must never resume before a checkpoint status already recorded.
+        Map<String, Long> maxCheckpointSeen = new ConcurrentHashMap<>();
+        List<String> regressions = java.util.Collections.synchronizedList(new ArrayList<>());
+        Map<String, Integer> lastAttempt = new ConcurrentHashMap<>();
+        Thread watcher = new Thread(() -> {
+            while (!Thread.currentThread().isInterrupted()) {
+                for (String name : jobs.keySet()) {
+                    try {
+                        TrainingJobStatus st = TrainingJobs.status(s.admin(), ns, name);
+                        int a = E2e.attempt(st);
+                        Integer prev = lastAttempt.put(name, a);
+                        long known = maxCheckpointSeen.getOrDefault(name, 0L);
+                        if (prev != null && a > prev && E2e.resumedFrom(st) < known) {
+                            regressions.add(name + ": attempt " + a + " resumed from " + E2e.resumedFrom(st)
+                                    + " although checkpoint " + known + " was recorded before");
+                        }
+                        maxCheckpointSeen.merge(name, Math.max(0, E2e.checkpoint(st)), Math::max);
+                    } catch (RuntimeException e) {
+                        // operator down or API hiccup: next round
+                    }
+                }
+                try {
+                    Thread.sleep(300);
+                } catch (InterruptedException e) {
+                    return;
+                }
+            }
+        }, "chaos-status-watcher");
+        watcher.setDaemon(true);
+        watcher.start();
+
+        Map<String, int[]> expected = new HashMap<>(); // name -> {preemptions, failures}
+        jobs.keySet().forEach(n -> expected.put(n, new int[2]));
+        Set<String> disruptedAttempts = new HashSet<>();
+        List<String> log = new ArrayList<>();
+        List<String> actions = List.of(Disruptions.PREEMPTION_BY_SCHEDULER, Disruptions.EVICTION_BY_EVICTION_API,
+                Disruptions.DELETION_BY_TAINT_MANAGER, Disruptions.DELETION_BY_POD_GC, Disruptions.TERMINATION_BY_KUBELET,
+                "Eviction", "Kill", "Kill");
+        int total = 0;
+        boolean operatorKilled = false;
+        boolean operatorRestarted = false;
+        long t0 = System.nanoTime();
+        long deadline = t0 + TimeUnit.MINUTES.toNanos(7);
+        while (total < MIN_DISRUPTIONS && System.nanoTime() < deadline) {
+            if (!operatorKilled && total == OPERATOR_KILL_AT) {
+                s.operator().kill();
+                operatorKilled = true;
+                log.add(String.format("%5.1fs operator kill -9", secs(t0)));
+            }
+            if (operatorKilled && !operatorRestarted && total >= OPERATOR_KILL_AT + 3) {
+                s.operator().start();
+                operatorRestarted = true;
+                log.add(String.format("%5.1fs operator started again (pid %d)", secs(t0), s.operator().pid()));
+            }
+            List<String> candidates = new ArrayList<>();
+            Map<String, TrainingJobStatus> statuses = new HashMap<>();
+            for (var e : jobs.entrySet()) {
+                String name = e.getKey();
+                TrainingJobStatus st = TrainingJobs.status(s.admin(), ns, name);
+                statuses.put(name, st);
+                int[] ex = expected.get(name);
+                if (ex[0] + ex[1] < MAX_PER_JOB && !disruptedAttempts.contains(name + "#" + E2e.attempt(st))
+                        && E2e.step(st) < e.getValue().steps() - 80
+                        && E2e.training(s, ns, name, st, e.getValue().replicas())) {
+                    candidates.add(name);
+                }
+            }
+            if (candidates.isEmpty()) {
+                E2e.sleep(200);
+                continue;
+            }
+            String name = candidates.get(rnd.nextInt(candidates.size()));
+            TrainingJobStatus st = statuses.get(name);
+            List<Pod> pods = TrainingJobs.runningPods(s.admin(), ns, name, E2e.attempt(st));
+            if (pods.isEmpty()) {
+                continue;
+            }
+            Pod victim = pods.get(rnd.nextInt(pods.size()));
+            String pod = victim.getMetadata().getName();
+            String action = actions.get(rnd.nextInt(actions.size()));
+            Disruptions d = s.disruptions();
+            try {
+                switch (action) {
+                    case "Kill" -> d.kill(ns, pod, "trainer");
+                    case "Eviction" -> assertThat(d.evict(ns, pod)).as("eviction of " + pod).isTrue();
+                    default -> d.disruptionTarget(ns, pod, action);
+                }
+            } catch (IllegalStateException gone) {
+                continue; // the container ended in between: nothing happened, nothing to count
+            }
+            expected.get(name)[action.equals("Kill") ? 1 : 0]++;
+            disruptedAttempts.add(name + "#" + E2e.attempt(st));
+            total++;
+            log.add(String.format("%5.1fs #%d %s %s (attempt %d, step %d)%s", secs(t0), total, action, pod,
+                    E2e.attempt(st), E2e.step(st), operatorKilled && !operatorRestarted ? " [operator down]" : ""));
+            E2e.sleep(300 + rnd.nextInt(1200));
+        }
+        if (!operatorRestarted) {
+            if (!operatorKilled) {
+                s.operator().kill();
+            }
+            s.operator().start();
+            operatorRestarted = true;
+        }
+        log.forEach(System.out::println);
+        assertThat(total).as("disruptions done within the time box").isGreaterThanOrEqualTo(MIN_DISRUPTIONS);
+        assertThat(s.operator().starts()).as("operator process starts").isGreaterThanOrEqualTo(2);
+
+        for (String name : jobs.keySet()) {
+            E2e.await(s, ns, name, Duration.ofMinutes(6), "Succeeded", E2e::succeeded);
+        }
+        watcher.interrupt();
+        System.out.printf("all %d jobs Succeeded %.0f s after the first disruption%n", JOBS, secs(t0));
+
+        SoftAssertions soft = new SoftAssertions();
+        for (var e : jobs.entrySet()) {
+            String name = e.getKey();
+            JobConfig c = e.getValue();
+            TrainingJobStatus st = TrainingJobs.status(s.admin(), ns, name);
+            int[] ex = expected.get(name);
+            String ref = references.get(c.stateKey()).get(10, TimeUnit.MINUTES);
+            String digest = TrainingJobs.finalStateDigest(s.admin(), ns, name);
+            System.out.printf("%s ws=%d: attempts %d, preemptions %d (expected %d), failures %d (expected %d), digest %s %s%n",
+                    name, c.replicas(), st.getAttempt(), st.getPreemptions(), ex[0], st.getFailures(), ex[1], digest,
+                    ref.equals(digest) ? "== reference" : "!= reference " + ref);
+            soft.assertThat(digest).as(name + " final stateDigest vs uninterrupted reference").isEqualTo(ref);
+            soft.assertThat(st.getLatestCheckpoint().getStateDigest()).as(name + " status.latestCheckpoint.stateDigest").isEqualTo(ref);
+            soft.assertThat(st.getLatestCheckpoint().getStep()).as(name + " last checkpoint step").isEqualTo((long) c.steps());
+            soft.assertThat(st.getPreemptions()).as(name + " preemptions").isEqualTo(ex[0]);
+            soft.assertThat(st.getFailures()).as(name + " failures").isEqualTo(ex[1]);
+            soft.assertThat(st.getAttempt()).as(name + " attempts").isEqualTo(1 + ex[0] + ex[1]);
+            soft.assertThat(st.getCheckpoints()).as(name + " no checkpoint turned out invalid").allMatch(x -> x.usable());
+            ConfigMap report = s.admin().configMaps().inNamespace(ns).withName(name + "-report").get();
+            soft.assertThat(report).as(name + " report ConfigMap").isNotNull();
+            if (report != null) {
+                soft.assertThat(TrainingJobs.json(report.getData().get("checkpoint")).path("stateDigest").asText())
+                        .as(name + " last report").isEqualTo(ref);
+            }
+            soft.assertThat(TrainingJobs.pods(s.admin(), ns, name)).as(name + " pods left: only the final attempt's")
+                    .allMatch(p -> TrainingJobs.attemptOf(p) == st.getAttempt());
+        }
+        soft.assertThat(auditor.violations()).as("two attempts' pods at once").isEmpty();
+        soft.assertThat(regressions).as("resumes from older checkpoints than recorded").isEmpty();
+        soft.assertAll();
+    }
+
+    private static double secs(long t0) {
+        return (System.nanoTime() - t0) / 1e9;
+    }
+}
