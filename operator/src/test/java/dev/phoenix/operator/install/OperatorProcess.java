@@ -22,9 +22,10 @@ import java.util.concurrent.TimeUnit;
  * Deployment's environment (read from the rendered deploy/), authenticated as the ServiceAccount
  * phoenix-system/phoenix-operator through a kubeconfig holding a bound token.
  *
- * <p>Why not in-process: with leader election on, JOSDK 5.2 calls System.exit(1) when the operator stops
- * leading (LeaderElectionConfiguration.exitOnStopLeading defaults to true), which also happens on
- * {@code PhoenixOperator.close()} - it would end the test JVM.
+ * <p>Why a process and not PhoenixOperator.start in the test JVM: this runs exactly what the image runs (main
+ * class, environment, shutdown hook on SIGTERM), two replicas really compete for the Lease, and a replica can be
+ * killed (SIGKILL) the way a node loss kills it; and an operator that exits on a lost lease cannot end the test
+ * JVM.
  */
 final class OperatorProcess implements AutoCloseable {
     final Process process;

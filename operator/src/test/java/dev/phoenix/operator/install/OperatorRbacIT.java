@@ -171,17 +171,13 @@ class OperatorRbacIT {
     }
 
     /**
-     * Found by this suite: on SIGTERM (rolling update, drain) the leader does not exit. OperatorMain's shutdown
-     * hook calls PhoenixOperator.close() -> Operator.stop(); stopping the leader elector runs JOSDK's
-     * stopLeading callback, which calls System.exit(1) (exitOnStopLeading defaults to true), and System.exit
-     * inside a running shutdown sequence blocks forever. The kubelet then kills the pod only after
-     * terminationGracePeriodSeconds, and the Lease is not released. Fix belongs in PhoenixOperator (e.g.
-     * LeaderElectionConfigurationBuilder.withExitOnStopLeading(false) while closing, or release the lease
-     * first); enable this test then.
+     * On SIGTERM (rolling update, drain) the leader must exit promptly so the standby takes over. Found by this
+     * suite: JOSDK's stopLeading callback called System.exit(1) (exitOnStopLeading defaults to true) from inside
+     * the shutdown hook, and the process hung until the kubelet killed it; fixed in PhoenixOperator
+     * (withExitOnStopLeading(false); the operator exits by itself only when it loses the lease while running).
      */
     @Test
     @Order(Integer.MAX_VALUE)
-    @org.junit.jupiter.api.Disabled("operator hangs on SIGTERM with leader election on; see javadoc")
     void theLeaderExitsPromptlyOnSigterm() throws Exception {
         await().atMost(Manifests.TIMEOUT).until(() -> leader() != null);
         OperatorProcess old = leader();
