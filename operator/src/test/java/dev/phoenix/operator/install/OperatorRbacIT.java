@@ -1,5 +1,7 @@
 package dev.phoenix.operator.install;
 
+import dev.phoenix.operator.it.KubeletSim;
+
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
@@ -57,7 +59,7 @@ class OperatorRbacIT {
     /** Two replicas, as the Deployment runs them. */
     private static final OperatorProcess[] replicas = new OperatorProcess[2];
     private String ns;
-    private Kubelet kubelet;
+    private KubeletSim kubelet;
 
     @BeforeAll
     static void installAndStart(ControlPlane controlPlane, KubernetesClient adminClient) throws Exception {
@@ -105,7 +107,7 @@ class OperatorRbacIT {
     @BeforeEach
     void namespace(TestNamespace namespace) {
         ns = namespace.name();
-        kubelet = new Kubelet(admin, ns).start();
+        kubelet = new KubeletSim(admin, ns).start();
     }
 
     @AfterEach

@@ -19,9 +19,10 @@ import java.util.function.UnaryOperator;
  * Plays the kubelet for operator tests that do not need real processes: it writes pod status through
  * the status subresource exactly as a kubelet does (Running, then terminated with an exit code and a
  * termination message) and finishes graceful deletions (terminated 143, then delete with grace 0).
- * The end-to-end suite runs the real local node agent instead.
+ * The end-to-end suite runs the real local node agent instead. The install tests reuse it: it plays a
+ * component with the admin client, not the identities under test.
  */
-final class KubeletSim implements AutoCloseable {
+public final class KubeletSim implements AutoCloseable {
     static final String NODE = "sim-node";
     private final KubernetesClient client;
     private final String namespace;
@@ -30,12 +31,12 @@ final class KubeletSim implements AutoCloseable {
     private volatile boolean autoRun = true;
     private Watch watch;
 
-    KubeletSim(KubernetesClient client, String namespace) {
+    public KubeletSim(KubernetesClient client, String namespace) {
         this.client = client;
         this.namespace = namespace;
     }
 
-    KubeletSim start() {
+    public KubeletSim start() {
         // Pods bound to a node are deleted gracefully (the kubelet confirms); unbound ones vanish at once.
         client.nodes().resource(new io.fabric8.kubernetes.api.model.NodeBuilder().withNewMetadata()
                 .withName(NODE).endMetadata().build()).createOr(n -> n.update());
@@ -118,7 +119,7 @@ final class KubeletSim implements AutoCloseable {
     }
 
     /** The container exits by itself with this code and termination message. */
-    void exit(String name, int code, String message) {
+    public void exit(String name, int code, String message) {
         updateStatus(name, p -> {
             String now = Instant.now().toString();
             p.getStatus().setPhase(code == 0 ? "Succeeded" : "Failed");
