@@ -556,7 +556,9 @@ final class PodWorker implements Runnable {
             c.forcedExitCode = null;
             c.startedAt = Instant.now().truncatedTo(ChronoUnit.SECONDS);
             c.state = new ContainerStateBuilder().withNewRunning().withStartedAt(c.startedAt.toString()).endRunning().build();
-            log.info("pod {}/{}: started container {} (pid {}): {}", namespace, name, spec.getName(), c.process.pid(), resolved.command());
+            // The full command line (class paths run to kilobytes) is in the container's "command" file.
+            log.info("pod {}/{}: started container {} (pid {}): {} (full command in {})", namespace, name, spec.getName(),
+                    c.process.pid(), resolved.command().get(0), cdir.resolve("command"));
             return true;
         } catch (EnvResolver.ConfigException | IllegalArgumentException e) {
             c.state = new ContainerStateBuilder().withNewWaiting().withReason("CreateContainerConfigError").withMessage(e.getMessage()).endWaiting().build();
