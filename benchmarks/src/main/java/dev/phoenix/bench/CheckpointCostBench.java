@@ -8,10 +8,8 @@ import dev.phoenix.trainer.checkpoint.CheckpointReader;
 import dev.phoenix.trainer.checkpoint.CheckpointStore;
 import dev.phoenix.trainer.checkpoint.CheckpointWriter;
 import dev.phoenix.trainer.checkpoint.NonTensorState;
-import dev.phoenix.trainer.data.SyntheticData;
 import dev.phoenix.trainer.model.ModelSpec;
 import dev.phoenix.trainer.model.TrainingState;
-import dev.phoenix.trainer.optim.LrSchedule;
 import java.io.ByteArrayOutputStream;
 import java.io.OutputStream;
 import java.io.PrintStream;
@@ -140,13 +138,10 @@ public final class CheckpointCostBench {
 
     /** Best of 3: save (write, fsync, SHA-256, rename) + re-verify of a full training state, as the trainer does each interval. */
     static double checkpointSeconds(Path dir, ModelSpec spec, int batch) throws Exception {
-        TrainingState fresh = TrainingState.fresh(spec, 3);
         long step = 100;
-        TrainingState st = TrainingState.of(spec, 3, step, fresh.tensors());
-        NonTensorState meta = new NonTensorState(step, new NonTensorState.Model("mlp-relu-softmax", spec.input(), spec.hidden(),
-                spec.layers(), spec.classes()), new NonTensorState.Optimizer("adamw", 0.9, 0.999, 1e-8, 0.01, step),
-                new NonTensorState.Schedule(LrSchedule.TYPE, 1e-3, 1e-4, 10, 1000, step),
-                new NonTensorState.Data(SyntheticData.GENERATOR, 3, step, batch), new NonTensorState.Rng("counter-splitmix64", 3, step));
+        TrainerBenchmark.Sample sample = TrainerBenchmark.Sample.of(spec, step, batch);
+        TrainingState st = sample.state();
+        NonTensorState meta = sample.meta();
         CheckpointStore store = new CheckpointStore(dir.resolve("direct-" + spec));
         CheckpointWriter writer = new CheckpointWriter();
         CheckpointReader reader = new CheckpointReader();

@@ -1,25 +1,21 @@
 package dev.phoenix.e2e;
 
+import dev.phoenix.local.process.ManagedProcess;
 import java.io.IOException;
-import java.net.HttpURLConnection;
-import java.net.ServerSocket;
-import java.net.URI;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 
 /**
  * The operator as a separate JVM ({@code dev.phoenix.operator.OperatorMain}), the way it runs in a cluster:
- * it can be killed with SIGKILL and started again, and nothing of it lives in the caller's JVM.
+ * it can be killed with SIGKILL and started again, and nothing of it lives in the caller's JVM. Every start
+ * appends to the same log.
  */
 public final class OperatorProcess implements AutoCloseable {
     private final Path kubeconfig;
     private final Path logFile;
     private final boolean leaderElection;
-    private Process process;
+    private ManagedProcess process;
     private int httpPort;
     private int starts;
 
@@ -34,55 +30,29 @@ public final class OperatorProcess implements AutoCloseable {
         if (process != null && process.isAlive()) {
             throw new IllegalStateException("operator already running (pid " + process.pid() + ")");
         }
-        httpPort = freePort();
-        List<String> cmd = new ArrayList<>();
-        cmd.add(Repo.java());
-        cmd.addAll(List.of(Repo.SMALL_JVM_OPTS.split(" ")));
-        cmd.addAll(List.of("-cp", Repo.operatorClasspath(), "dev.phoenix.operator.OperatorMain"));
-        ProcessBuilder pb = new ProcessBuilder(cmd);
-        pb.environment().put("KUBECONFIG", kubeconfig.toString());
-        pb.environment().put("PHOENIX_LEADER_ELECTION", Boolean.toString(leaderElection));
-        pb.environment().put("PHOENIX_LEASE_NAMESPACE", "default");
-        pb.environment().put("PHOENIX_HTTP_PORT", Integer.toString(httpPort));
-        pb.environment().put("PHOENIX_NAMESPACES", "");
-        Files.createDirectories(logFile.getParent());
-        Files.writeString(logFile, "---- operator start " + (starts + 1) + " ----\n",
-                java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.APPEND);
-        pb.redirectErrorStream(true);
-        pb.redirectOutput(ProcessBuilder.Redirect.appendTo(logFile.toFile()));
-        process = pb.start();
+        httpPort = ManagedProcess.freePort();
+        int port = httpPort;
+        process = ManagedProcess.builder("operator (start " + (starts + 1) + ")",
+                        ManagedProcess.javaCommand(List.of(Repo.SMALL_JVM_OPTS.split(" ")), Repo.operatorClasspath(),
+                                "dev.phoenix.operator.OperatorMain"))
+                .logFile(logFile).appendLog(starts > 0)
+                .environment(env -> {
+                    env.put("KUBECONFIG", kubeconfig.toString());
+                    env.put("PHOENIX_LEADER_ELECTION", Boolean.toString(leaderElection));
+                    env.put("PHOENIX_LEASE_NAMESPACE", "default");
+                    env.put("PHOENIX_HTTP_PORT", Integer.toString(port));
+                    env.put("PHOENIX_NAMESPACES", "");
+                })
+                .start();
         starts++;
-        awaitReady(Duration.ofSeconds(leaderElection ? 90 : 60));
+        process.awaitHttpOk(httpPort, "/readyz", Duration.ofSeconds(leaderElection ? 90 : 60));
         return this;
-    }
-
-    private void awaitReady(Duration timeout) throws IOException {
-        long deadline = System.nanoTime() + timeout.toNanos();
-        while (System.nanoTime() < deadline) {
-            if (!process.isAlive()) {
-                throw new IOException("operator exited with " + process.exitValue() + " before it was ready; log: " + logFile
-                        + "\n" + tail());
-            }
-            try {
-                HttpURLConnection c = (HttpURLConnection) URI.create("http://127.0.0.1:" + httpPort + "/readyz").toURL().openConnection();
-                c.setConnectTimeout(500);
-                c.setReadTimeout(1000);
-                if (c.getResponseCode() == 200) {
-                    return;
-                }
-            } catch (IOException notYet) {
-                // not listening yet
-            }
-            sleep(250);
-        }
-        throw new IOException("operator not ready after " + timeout + "; log: " + logFile + "\n" + tail());
     }
 
     /** SIGKILL, as a node or OOM killer would: no shutdown hook runs. */
     public synchronized void kill() throws InterruptedException {
-        if (process != null && process.isAlive()) {
-            process.destroyForcibly();
-            process.waitFor(30, TimeUnit.SECONDS);
+        if (process != null) {
+            process.kill();
         }
     }
 
@@ -114,43 +84,14 @@ public final class OperatorProcess implements AutoCloseable {
 
     /** The last lines of the operator's log. */
     public String tail() {
-        try {
-            List<String> lines = Files.readAllLines(logFile);
-            return String.join("\n", lines.subList(Math.max(0, lines.size() - 40), lines.size()));
-        } catch (IOException e) {
-            return "(no log: " + e.getMessage() + ")";
-        }
+        return ManagedProcess.tail(logFile, 40);
     }
 
     /** SIGTERM (graceful), SIGKILL after 10 s. */
     @Override
     public synchronized void close() {
-        if (process != null && process.isAlive()) {
-            process.destroy();
-            try {
-                if (!process.waitFor(10, TimeUnit.SECONDS)) {
-                    process.destroyForcibly();
-                    process.waitFor(10, TimeUnit.SECONDS);
-                }
-            } catch (InterruptedException e) {
-                process.destroyForcibly();
-                Thread.currentThread().interrupt();
-            }
-        }
-    }
-
-    static int freePort() throws IOException {
-        try (ServerSocket s = new ServerSocket(0)) {
-            return s.getLocalPort();
-        }
-    }
-
-    static void sleep(long ms) {
-        try {
-            Thread.sleep(ms);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new RuntimeException(e);
+        if (process != null) {
+            process.close();
         }
     }
 }

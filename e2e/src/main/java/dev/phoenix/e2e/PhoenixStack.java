@@ -143,7 +143,7 @@ public final class PhoenixStack implements AutoCloseable {
                     if (System.nanoTime() > deadline) {
                         throw new IOException("CRD " + crd.getMetadata().getName() + " not Established after 60 s");
                     }
-                    OperatorProcess.sleep(100);
+                    sleep(100);
                 }
             }
         }
@@ -153,7 +153,7 @@ public final class PhoenixStack implements AutoCloseable {
                 client.resources(TrainingJob.class).inAnyNamespace().list();
                 return;
             } catch (RuntimeException notYet) {
-                OperatorProcess.sleep(100);
+                sleep(100);
             }
         }
     }
@@ -285,6 +285,16 @@ public final class PhoenixStack implements AutoCloseable {
         }
         if (controlPlane != null) {
             controlPlane.close();
+        }
+    }
+
+    /** Thread.sleep for polling loops; an interrupt ends the loop with an unchecked exception. */
+    public static void sleep(long ms) {
+        try {
+            Thread.sleep(ms);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new RuntimeException(e);
         }
     }
 }

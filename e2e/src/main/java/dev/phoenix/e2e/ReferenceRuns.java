@@ -1,5 +1,7 @@
 package dev.phoenix.e2e;
 
+import dev.phoenix.local.process.ManagedProcess;
+
 import com.fasterxml.jackson.databind.JsonNode;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -39,13 +41,11 @@ public final class ReferenceRuns {
     private static String run(JobConfig cfg, Path dir) throws IOException, InterruptedException {
         long t0 = System.nanoTime();
         Files.createDirectories(dir);
-        int port = OperatorProcess.freePort();
+        int port = ManagedProcess.freePort();
         List<Process> ranks = new ArrayList<>();
         for (int r = 0; r < cfg.replicas(); r++) {
-            List<String> cmd = new ArrayList<>();
-            cmd.add(Repo.java());
-            cmd.addAll(List.of(Repo.SMALL_JVM_OPTS.split(" ")));
-            cmd.addAll(List.of("-cp", Repo.trainerClasspath(), "dev.phoenix.trainer.Main"));
+            List<String> cmd = new ArrayList<>(ManagedProcess.javaCommand(List.of(Repo.SMALL_JVM_OPTS.split(" ")),
+                    Repo.trainerClasspath(), "dev.phoenix.trainer.Main"));
             cmd.addAll(cfg.modelArgs());
             cmd.addAll(List.of("--rank", Integer.toString(r), "--world-size", Integer.toString(cfg.replicas()),
                     "--master-addr", "127.0.0.1", "--master-port", Integer.toString(port),

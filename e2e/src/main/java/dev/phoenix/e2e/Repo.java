@@ -73,12 +73,6 @@ public final class Repo {
         return String.join(File.pathSeparator, all);
     }
 
-    /** The java launcher of this JVM. */
-    public static String java() {
-        Path j = Path.of(System.getProperty("java.home"), "bin", "java");
-        return Files.isExecutable(j) ? j.toString() : "java";
-    }
-
     /** JVM options for short-lived helper JVMs (trainers, the operator): quick start, small footprint. */
     public static final String SMALL_JVM_OPTS = "-Dlogback.statusListenerClass=ch.qos.logback.core.status.NopStatusListener -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xss512k -Xmx384m";
 }

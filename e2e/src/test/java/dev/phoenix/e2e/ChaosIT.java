@@ -109,6 +109,7 @@ class ChaosIT {
         boolean operatorRestarted = false;
         long killedAt = 0;
         int whileDown = 0;
+        long waitingSince = 0;
         long t0 = System.nanoTime();
         long deadline = t0 + TimeUnit.MINUTES.toNanos(8);
         String stoppedBecause = "time box of 8 minutes over";
@@ -141,8 +142,17 @@ class ChaosIT {
             }
             // Kill the operator only while at least 3 gangs train: their pods keep running, and status
             // (frozen while the operator is down) still shows them training, so the next disruptions hit
-            // jobs whose operator is gone.
-            if (!operatorKilled && total >= OPERATOR_KILL_AT && candidates.size() >= 3) {
+            // jobs whose operator is gone. Until then disrupt nothing, so that training gangs accumulate
+            // (at most a minute; then whatever trains will do).
+            if (!operatorKilled && total >= OPERATOR_KILL_AT) {
+                if (waitingSince == 0) {
+                    waitingSince = System.nanoTime();
+                }
+                boolean waitedLong = System.nanoTime() - waitingSince > TimeUnit.SECONDS.toNanos(60);
+                if (candidates.size() < 3 && !(waitedLong && !candidates.isEmpty())) {
+                    E2e.sleep(200);
+                    continue;
+                }
                 s.operator().kill();
                 operatorKilled = true;
                 killedAt = System.nanoTime();

@@ -110,11 +110,6 @@ final class E2e {
     }
 
     static void sleep(long ms) {
-        try {
-            Thread.sleep(ms);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new RuntimeException(e);
-        }
+        PhoenixStack.sleep(ms);
     }
 }

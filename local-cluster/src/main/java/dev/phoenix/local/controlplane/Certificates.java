@@ -1,5 +1,7 @@
 package dev.phoenix.local.controlplane;
 
+import dev.phoenix.local.process.ManagedProcess;
+
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;

@@ -1,5 +1,7 @@
 package dev.phoenix.local.controlplane;
 
+import dev.phoenix.local.process.ManagedProcess;
+
 import io.fabric8.kubernetes.api.model.NamespaceBuilder;
 import io.fabric8.kubernetes.api.model.ServiceAccount;
 import io.fabric8.kubernetes.api.model.authentication.TokenRequest;
@@ -306,7 +308,9 @@ public final class ControlPlane implements AutoCloseable {
       throws IOException {
     List<String> cmd = new ArrayList<>(args);
     cmd.addAll(extra);
-    ManagedProcess p = ManagedProcess.start(name, cmd, workDir, workDir.resolve("logs/" + name + ".log"));
+    // Components must never pick up the caller's cluster.
+    ManagedProcess p = ManagedProcess.builder(name, cmd).workDir(workDir).logFile(workDir.resolve("logs/" + name + ".log"))
+        .environment(env -> env.remove("KUBECONFIG")).start();
     processes.add(p);
     writePidFile();
     return p;
@@ -687,10 +691,7 @@ public final class ControlPlane implements AutoCloseable {
   }
 
   private static int freePort() throws IOException {
-    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-      s.setReuseAddress(true);
-      return s.getLocalPort();
-    }
+    return ManagedProcess.freePort();
   }
 
   private static String randomToken() {

@@ -1,21 +1,14 @@
 package dev.phoenix.operator.install;
 
-import static org.awaitility.Awaitility.await;
-
 import dev.phoenix.local.controlplane.ControlPlane;
+import dev.phoenix.local.process.ManagedProcess;
 import io.fabric8.kubernetes.api.model.EnvVar;
 import io.fabric8.kubernetes.api.model.apps.Deployment;
 import java.io.IOException;
-import java.net.ServerSocket;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.Map;
-import java.util.concurrent.TimeUnit;
+import java.util.List;
 
 /**
  * The operator as the Deployment runs it: {@code dev.phoenix.operator.OperatorMain} in its own JVM, with the
@@ -28,14 +21,12 @@ import java.util.concurrent.TimeUnit;
  * JVM.
  */
 final class OperatorProcess implements AutoCloseable {
-    final Process process;
+    final ManagedProcess process;
     final int httpPort;
-    final Path log;
 
-    private OperatorProcess(Process process, int httpPort, Path log) {
+    private OperatorProcess(ManagedProcess process, int httpPort) {
         this.process = process;
         this.httpPort = httpPort;
-        this.log = log;
     }
 
     static OperatorProcess start(ControlPlane cp, Deployment deployment, String name) throws IOException {
@@ -59,58 +50,42 @@ final class OperatorProcess implements AutoCloseable {
                   context: {cluster: local, user: phoenix-operator, namespace: phoenix-system}
                 current-context: operator
                 """.formatted(cp.masterUrl(), cp.caCertPath(), token));
-        int port;
-        try (ServerSocket s = new ServerSocket(0)) {
-            port = s.getLocalPort();
-        }
-        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        ProcessBuilder pb = new ProcessBuilder(java, "-Xmx256m", "-XX:TieredStopAtLevel=1",
-                "-cp", System.getProperty("java.class.path"), "dev.phoenix.operator.OperatorMain");
-        Map<String, String> env = pb.environment();
-        env.remove("KUBERNETES_MASTER");
-        for (EnvVar e : deployment.getSpec().getTemplate().getSpec().getContainers().get(0).getEnv()) {
-            if (e.getValue() != null) {
-                env.put(e.getName(), e.getValue());
-            } else if (e.getValueFrom() != null && e.getValueFrom().getFieldRef() != null
-                    && "metadata.namespace".equals(e.getValueFrom().getFieldRef().getFieldPath())) {
-                env.put(e.getName(), deployment.getMetadata().getNamespace());   // what the downward API gives
-            }
-        }
-        env.put("JAVA_TOOL_OPTIONS", env.getOrDefault("JAVA_TOOL_OPTIONS", "")
-                .replace("-Djava.io.tmpdir=/tmp", "-Djava.io.tmpdir=" + dir));
-        env.put("PHOENIX_HTTP_PORT", Integer.toString(port));       // two replicas on one host
-        env.put("HOSTNAME", name);                                  // JOSDK's leader identity, as in a pod
-        env.put("KUBECONFIG", kubeconfig.toString());
-        Path log = dir.resolve("operator.log");
-        pb.redirectErrorStream(true).redirectOutput(log.toFile());
-        return new OperatorProcess(pb.start(), port, log);
+        int port = ManagedProcess.freePort();
+        ManagedProcess p = ManagedProcess.builder(name, ManagedProcess.javaCommand(List.of("-Xmx256m", "-XX:TieredStopAtLevel=1"),
+                        System.getProperty("java.class.path"), "dev.phoenix.operator.OperatorMain"))
+                .logFile(dir.resolve("operator.log"))
+                .environment(env -> {
+                    env.remove("KUBERNETES_MASTER");
+                    for (EnvVar e : deployment.getSpec().getTemplate().getSpec().getContainers().get(0).getEnv()) {
+                        if (e.getValue() != null) {
+                            env.put(e.getName(), e.getValue());
+                        } else if (e.getValueFrom() != null && e.getValueFrom().getFieldRef() != null
+                                && "metadata.namespace".equals(e.getValueFrom().getFieldRef().getFieldPath())) {
+                            env.put(e.getName(), deployment.getMetadata().getNamespace());   // what the downward API gives
+                        }
+                    }
+                    env.put("JAVA_TOOL_OPTIONS", env.getOrDefault("JAVA_TOOL_OPTIONS", "")
+                            .replace("-Djava.io.tmpdir=/tmp", "-Djava.io.tmpdir=" + dir));
+                    env.put("PHOENIX_HTTP_PORT", Integer.toString(port));       // two replicas on one host
+                    env.put("HOSTNAME", name);                                  // JOSDK's leader identity, as in a pod
+                    env.put("KUBECONFIG", kubeconfig.toString());
+                })
+                .start();
+        return new OperatorProcess(p, port);
     }
 
     int get(String path) {
-        try {
-            return HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + httpPort + path))
-                    .timeout(Duration.ofSeconds(5)).build(), HttpResponse.BodyHandlers.ofString()).statusCode();
-        } catch (IOException e) {
-            return -1;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return -1;
-        }
+        return ManagedProcess.httpGet(httpPort, path);
     }
 
-    OperatorProcess awaitReady() {
-        await().atMost(Duration.ofSeconds(120)).pollInterval(500, TimeUnit.MILLISECONDS).until(() -> {
-            if (!process.isAlive()) {
-                throw new AssertionError("operator exited " + process.exitValue() + ":\n" + log());
-            }
-            return get("/readyz") == 200;
-        });
+    OperatorProcess awaitReady() throws IOException {
+        process.awaitHttpOk(httpPort, "/readyz", Duration.ofSeconds(120));
         return this;
     }
 
     String log() {
         try {
-            return Files.readString(log);
+            return Files.readString(process.logFile());
         } catch (IOException e) {
             return "(no log: " + e + ")";
         }
@@ -118,14 +93,11 @@ final class OperatorProcess implements AutoCloseable {
 
     /** SIGTERM, as the kubelet sends; returns whether it exited within the given time. */
     boolean terminate(Duration within) throws InterruptedException {
-        process.destroy();
-        return process.waitFor(within.toMillis(), TimeUnit.MILLISECONDS);
+        return process.terminate(within);
     }
 
     @Override
-    public void close() throws InterruptedException {
-        if (process.isAlive() && !terminate(Duration.ofSeconds(5))) {
-            process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
-        }
+    public void close() {
+        process.stop(5_000);
     }
 }

@@ -1,22 +1,19 @@
 package dev.phoenix.operator.install;
 
-import dev.phoenix.operator.it.KubeletSim;
-
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
-import dev.phoenix.api.v1alpha1.CheckpointSpec;
 import dev.phoenix.api.v1alpha1.TrainingJob;
-import dev.phoenix.api.v1alpha1.TrainingJobSpec;
 import dev.phoenix.local.controlplane.ControlPlane;
 import dev.phoenix.local.controlplane.junit.TestNamespace;
 import dev.phoenix.local.controlplane.junit.WithControlPlane;
+import dev.phoenix.operator.it.KubeletSim;
+import dev.phoenix.operator.it.OperatorHarness;
 import io.fabric8.kubernetes.api.model.apps.Deployment;
 import io.fabric8.kubernetes.api.model.ConfigMap;
 import io.fabric8.kubernetes.api.model.ConfigMapBuilder;
 import io.fabric8.kubernetes.api.model.Pod;
-import io.fabric8.kubernetes.api.model.PodTemplateSpecBuilder;
 import io.fabric8.kubernetes.api.model.SecretBuilder;
 import io.fabric8.kubernetes.api.model.apps.DeploymentBuilder;
 import io.fabric8.kubernetes.api.model.coordination.v1.Lease;
@@ -163,7 +160,7 @@ class OperatorRbacIT {
         OperatorProcess old = leader();
         String oldHolder = leaseHolder();
         // SIGKILL: a crashed leader or a lost node. The standby must take the Lease once it expires.
-        old.process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+        old.process.kill();
         await().atMost(Duration.ofSeconds(90)).until(() -> leaseHolder() != null && !leaseHolder().equals(oldHolder)
                 && leader() != null);
         // The new leader reconciles.
@@ -306,25 +303,8 @@ class OperatorRbacIT {
     }
 
     static TrainingJob job(String namespace, String name, int replicas, Integer ttl) {
-        TrainingJob job = new TrainingJob();
-        job.getMetadata().setName(name);
-        job.getMetadata().setNamespace(namespace);
-        TrainingJobSpec spec = new TrainingJobSpec();
-        spec.setReplicas(replicas);
-        spec.setTtlSecondsAfterFinished(ttl);
-        CheckpointSpec ckpt = new CheckpointSpec();
-        ckpt.setPath("/checkpoints");
-        ckpt.setIntervalSteps(10);
-        spec.setCheckpoint(ckpt);
-        spec.setTemplate(new PodTemplateSpecBuilder().withNewSpec()
-                .withTerminationGracePeriodSeconds(5L)
-                .addNewContainer().withName("trainer").withImage("phoenix/trainer:0.1.0")
-                .addNewVolumeMount().withName("ckpt").withMountPath("/checkpoints").endVolumeMount()
-                .endContainer()
-                .addNewVolume().withName("ckpt").withNewPersistentVolumeClaim().withClaimName("checkpoints")
-                .endPersistentVolumeClaim().endVolume()
-                .endSpec().build());
-        job.setSpec(spec);
+        TrainingJob job = OperatorHarness.job(namespace, name, replicas);
+        job.getSpec().setTtlSecondsAfterFinished(ttl);
         return job;
     }
 

@@ -25,7 +25,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 
 /** Shared set-up for operator integration tests: the committed CRD, a running operator, helpers. */
-final class OperatorHarness {
+public final class OperatorHarness {
     static final Duration TIMEOUT = Duration.ofSeconds(60);
 
     private OperatorHarness() {}
@@ -62,7 +62,8 @@ final class OperatorHarness {
         return PhoenixOperator.start(client, new OperatorConfig().withLeaderElection(false).withHttpPort(0));
     }
 
-    static TrainingJob job(String namespace, String name, int replicas) {
+    /** A job of {@code replicas} trainer pods, checkpoints every 10 steps on a hostPath, grace period 5 s. */
+    public static TrainingJob job(String namespace, String name, int replicas) {
         TrainingJob job = new TrainingJob();
         job.getMetadata().setName(name);
         job.getMetadata().setNamespace(namespace);

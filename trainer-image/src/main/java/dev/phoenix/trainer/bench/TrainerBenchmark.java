@@ -223,14 +223,23 @@ public final class TrainerBenchmark implements Callable<Integer> {
     return n / 1e6 / ((System.nanoTime() - t0) / 1e9);
   }
 
+  /** A full training state (seed 3) at {@code step} and its non-tensor part, as the trainer checkpoints them. */
+  public record Sample(TrainingState state, NonTensorState meta) {
+    public static Sample of(ModelSpec spec, long step, int batch) {
+      TrainingState st = TrainingState.of(spec, 3, step, TrainingState.fresh(spec, 3).tensors());
+      NonTensorState meta = new NonTensorState(step, new NonTensorState.Model("mlp-relu-softmax", spec.input(), spec.hidden(),
+          spec.layers(), spec.classes()), new NonTensorState.Optimizer("adamw", 0.9, 0.999, 1e-8, 0.01, step),
+          new NonTensorState.Schedule(LrSchedule.TYPE, 1e-3, 1e-4, 10, 1000, step),
+          new NonTensorState.Data(SyntheticData.GENERATOR, 3, step, batch), new NonTensorState.Rng("counter-splitmix64", 3, step));
+      return new Sample(st, meta);
+    }
+  }
+
   private void checkpoints(ModelSpec spec, double[] disk) throws Exception {
-    TrainingState s = TrainingState.fresh(spec, 3);
     long step = 7;
-    TrainingState st = TrainingState.of(spec, 3, step, s.tensors());
-    NonTensorState meta = new NonTensorState(step, new NonTensorState.Model("mlp-relu-softmax", spec.input(), spec.hidden(),
-        spec.layers(), spec.classes()), new NonTensorState.Optimizer("adamw", 0.9, 0.999, 1e-8, 0.01, step),
-        new NonTensorState.Schedule(LrSchedule.TYPE, 1e-3, 1e-4, 10, 1000, step),
-        new NonTensorState.Data(SyntheticData.GENERATOR, 3, step, batch), new NonTensorState.Rng("counter-splitmix64", 3, step));
+    Sample sample = Sample.of(spec, step, batch);
+    TrainingState st = sample.state();
+    NonTensorState meta = sample.meta();
     CheckpointStore store = new CheckpointStore(dir.resolve("ckpt-" + spec));
     CheckpointWriter writer = new CheckpointWriter();
     CheckpointReader reader = new CheckpointReader();
