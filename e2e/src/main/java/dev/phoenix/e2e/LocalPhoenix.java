@@ -140,6 +140,8 @@ public final class LocalPhoenix {
             printKeepInstructions(workDir, name, ns);
             new CountDownLatch(1).await();
         }
+        // Stop in order now (node before control plane): at JVM exit, shutdown hooks run concurrently.
+        stack.close();
         return outcome.equals("Succeeded") ? 0 : 1;
     }
 

@@ -268,7 +268,7 @@ public final class PhoenixStack implements AutoCloseable {
     }
 
     @Override
-    public void close() {
+    public synchronized void close() {
         if (operator != null) {
             operator.close();
         }

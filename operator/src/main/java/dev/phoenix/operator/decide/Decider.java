@@ -347,8 +347,11 @@ public final class Decider {
 
     private String resumeDescription() {
         CheckpointRecord latest = s.getLatestCheckpoint();
+        // Said before the old pods are gone: a worker may still report an emergency checkpoint on SIGTERM,
+        // so the step is the latest so far, and the Resumed event names the one actually used.
         return latest != null && latest.usable() && latest.getStep() != null && latest.getStep() > 0
-                ? "from step " + latest.getStep() : "from scratch";
+                ? "from its latest valid checkpoint (step " + latest.getStep() + " so far)"
+                : "from its latest valid checkpoint (none so far)";
     }
 
     /** Records in the attempt's record why it ended (before any pod is deleted: the write-ahead log). */
