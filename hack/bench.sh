@@ -27,8 +27,6 @@ fi
 if [ -z "${PHOENIX_K8S_BIN_DIR:-}" ]; then
   if [ -x "$HOME/.cache/phoenix/k8s/v1.20.2/bin/kube-apiserver" ]; then
     export PHOENIX_K8S_BIN_DIR="$HOME/.cache/phoenix/k8s/v1.20.2/bin"
-  elif [ -x /tmp/kstage/kube-apiserver ]; then
-    export PHOENIX_K8S_BIN_DIR=/tmp/kstage
   else
     PHOENIX_K8S_BIN_DIR=$(hack/k8s-binaries.sh | tail -n 1)
     export PHOENIX_K8S_BIN_DIR
