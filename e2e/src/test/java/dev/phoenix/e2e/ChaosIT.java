@@ -24,8 +24,8 @@ import org.junit.jupiter.api.Test;
 /**
  * Chaos: 10 jobs at once (1 and 2 workers, three distinct configurations), at least 30 random
  * disruptions among them (every DisruptionTarget reason, plain evictions and SIGKILLed trainers, i.e.
- * failures), and the operator process killed with SIGKILL and started again in the middle, with
- * disruptions while it is down. Every job must succeed with the exact final state of its uninterrupted
+ * failures), and the operator process killed with SIGKILL in the middle (after 12 disruptions, while at
+ * least 3 gangs train) and started again after 3 more disruptions or 20 s, with disruptions while it is down. Every job must succeed with the exact final state of its uninterrupted
  * reference, count exactly the preemptions and failures it suffered, never run two attempts' pods at
  * once, and never resume from a checkpoint older than one it had already recorded.
  */
