@@ -32,6 +32,9 @@ import java.util.Optional;
  * Phoenix deletes a single pod, and a pod deletion that status does not explain was not Phoenix's.
  */
 public final class Decider {
+    /** How soon to reconcile again when nothing else will trigger it. */
+    static final Duration NEXT_LOOK = Duration.ofMillis(100);
+
     private static final KubernetesSerialization SERIALIZATION = new KubernetesSerialization();
 
     private final ObservedJob obs;
@@ -372,6 +375,12 @@ public final class Decider {
         Conditions.set(s, Conditions.RESTARTING, true, reason, message, now, generation);
         Conditions.set(s, Conditions.RUNNING, false, reason, message, now, generation);
         deleteAll(obs.workers());
+        if (obs.workers().isEmpty()) {
+            // Every pod of the gang is already gone (vanished while the operator was down): no pod event
+            // will come to wake the next reconcile, and a status write does not either (generation-aware
+            // filtering). Look again at once; that reconcile starts the next attempt.
+            d.requeueAfter(NEXT_LOOK);
+        }
     }
 
     // ---- endings -----------------------------------------------------------------------------------

@@ -161,6 +161,22 @@ class DeciderTest {
     }
 
     @Test
+    void aWholeGangVanishedAsksForTheNextLookItselfAndThenStartsTheNextAttempt() {
+        // The operator was down while the only pod was preempted and removed: no pod event will follow.
+        Jobs j = new Jobs(1);
+        j.decide();
+        j.running();
+        j.workers.clear();
+        Decision d = j.decide();
+        assertThat(d.status().getPhase()).isEqualTo(Phase.Restarting);
+        assertThat(d.status().getPreemptions()).isEqualTo(1);
+        assertThat(d.requeueAfter()).as("reconcile again without waiting for an event").isNotNull();
+        Decision next = j.decide();
+        assertThat(next.status().getAttempt()).isEqualTo(2);
+        assertThat(create(next).ranks()).containsExactly(0);
+    }
+
+    @Test
     void aPodMissingWhileStartingIsCreatedNotCountedAsPreemption() {
         Jobs j = new Jobs(2);
         j.decide();

@@ -297,6 +297,29 @@ class TrainingJobOperatorIT {
     }
 
     @Test
+    void aGangPreemptedAndRemovedWhileTheOperatorIsDownRestartsWhenItIsBack() throws Exception {
+        // Found by ChaosIT: a 1-pod gang preempted and removed while the operator was down. Back up, the
+        // operator saw the pod vanished, ended the attempt, and nothing (no pod event) woke it again.
+        create(OperatorHarness.job(ns, "solo", 1));
+        awaitGang(client, ns, "solo", 1, 1);
+        awaitPhase("solo", "Running");
+        report(client, ns, "solo", 50, 1, "t1");
+        await().atMost(TIMEOUT).until(() -> get(client, ns, "solo").getStatus().getLatestCheckpoint() != null);
+        operator.close();
+
+        client.pods().inNamespace(ns).withName("solo-worker-0").delete();
+        await().atMost(TIMEOUT).until(() -> pods(client, ns, "solo").isEmpty());
+
+        operator = OperatorHarness.startOperator(client);
+        List<Pod> gang = awaitGang(client, ns, "solo", 2, 1);
+        assertThat(env(gang.get(0))).containsEntry("PHOENIX_RESUME_STEP", "50");
+        awaitPhase("solo", "Running");
+        TrainingJob job = get(client, ns, "solo");
+        assertThat(job.getStatus().getPreemptions()).isEqualTo(1);
+        assertThat(job.getStatus().getFailures()).isZero();
+    }
+
+    @Test
     void theOperatorKilledMidRecoveryContinuesWithoutEverRunningTwoAttempts() throws Exception {
         Map<String, Set<String>> liveByAttempt = new ConcurrentHashMap<>();
         List<String> overlaps = new CopyOnWriteArrayList<>();
