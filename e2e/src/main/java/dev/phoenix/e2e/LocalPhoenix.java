@@ -4,7 +4,6 @@ import dev.phoenix.api.v1alpha1.TrainingJob;
 import dev.phoenix.api.v1alpha1.TrainingJobStatus;
 import dev.phoenix.local.node.Disruptions;
 import io.fabric8.kubernetes.api.model.Pod;
-import io.fabric8.kubernetes.api.model.Volume;
 import io.fabric8.kubernetes.client.utils.Serialization;
 import java.io.IOException;
 import java.io.InputStream;
@@ -137,7 +136,7 @@ public final class LocalPhoenix {
         }
         System.out.println(summary);
         if (keep) {
-            printKeepInstructions(workDir, name, ns);
+            printKeepInstructions(workDir, job, name, ns);
             new CountDownLatch(1).await();
         }
         // Stop in order now (node before control plane): at JVM exit, shutdown hooks run concurrently.
@@ -158,7 +157,7 @@ public final class LocalPhoenix {
         }
     }
 
-    private static void printKeepInstructions(Path workDir, String name, String ns) {
+    private static void printKeepInstructions(Path workDir, TrainingJob job, String name, String ns) {
         Path root = Repo.root();
         System.out.println();
         System.out.println("The cluster keeps running (Ctrl-C stops everything). In another shell:");
@@ -166,7 +165,8 @@ public final class LocalPhoenix {
         System.out.println("  kubectl get nodes,pods -o wide");
         System.out.println("  kubectl get tj -w                              # phase, step, checkpoint, restarts");
         System.out.println("  kubectl describe tj " + name + "                  # conditions and the story in events");
-        System.out.println("  kubectl patch tj " + name + " --type=merge -p '{\"spec\":{\"resumeStep\":40}}'   # train again from step 40");
+        hostPaths(job).forEach(p -> System.out.println("  ls " + p + "                 # checkpoint steps still on disk (after retention)"));
+        System.out.println("  kubectl patch tj " + name + " --type=merge -p '{\"spec\":{\"resumeStep\":260}}'  # train again from step 260 (new timeline)");
         System.out.println("  kubectl delete tj " + name + " && kubectl apply -f " + root.resolve("examples/quickstart.yaml"));
         System.out.println("  " + root.resolve("hack/preempt.sh") + " " + name + "-worker-0                       # DisruptionTarget PreemptionByScheduler");
         System.out.println("  " + root.resolve("hack/preempt.sh") + " " + name + "-worker-1 --reason EvictionByEvictionAPI");
@@ -193,23 +193,26 @@ public final class LocalPhoenix {
 
     /** A fresh run starts from scratch: old checkpoints in the manifest's hostPath volumes would be resumed otherwise. */
     private static void clearHostPaths(TrainingJob job) throws IOException {
-        if (job.getSpec() == null || job.getSpec().getTemplate() == null || job.getSpec().getTemplate().getSpec() == null
-                || job.getSpec().getTemplate().getSpec().getVolumes() == null) {
-            return;
-        }
-        for (Volume v : job.getSpec().getTemplate().getSpec().getVolumes()) {
-            if (v.getHostPath() != null) {
-                Path p = Path.of(v.getHostPath().getPath());
-                if (Files.isDirectory(p)) {
-                    say("clearing the previous run's checkpoints in hostPath " + p);
-                    try (Stream<Path> s = Files.list(p)) {
-                        for (Path c : s.toList()) {
-                            deleteTree(c);
-                        }
+        for (Path p : hostPaths(job)) {
+            if (Files.isDirectory(p)) {
+                say("clearing the previous run's checkpoints in hostPath " + p);
+                try (Stream<Path> s = Files.list(p)) {
+                    for (Path c : s.toList()) {
+                        deleteTree(c);
                     }
                 }
             }
         }
+    }
+
+    /** The hostPath volumes of the job's pod template (where the local run keeps checkpoints). */
+    private static List<Path> hostPaths(TrainingJob job) {
+        if (job.getSpec() == null || job.getSpec().getTemplate() == null || job.getSpec().getTemplate().getSpec() == null
+                || job.getSpec().getTemplate().getSpec().getVolumes() == null) {
+            return List.of();
+        }
+        return job.getSpec().getTemplate().getSpec().getVolumes().stream().filter(v -> v.getHostPath() != null)
+                .map(v -> Path.of(v.getHostPath().getPath())).toList();
     }
 
     static void deleteTree(Path p) throws IOException {
