@@ -6,6 +6,7 @@ import dev.phoenix.api.v1alpha1.TrainingJob;
 import dev.phoenix.e2e.JobConfig;
 import dev.phoenix.e2e.TrainingJobs;
 import dev.phoenix.local.node.Disruptions;
+import dev.phoenix.local.process.ManagedProcess;
 import io.fabric8.kubernetes.api.model.PodBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.Watch;
@@ -275,8 +276,8 @@ public final class ScaleBench {
 
         OperatorChild(Path kubeconfig) throws Exception {
             Path log = Files.createTempFile("phoenix-bench-operator-", ".log");
-            List<String> cmd = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx1g",
-                    "-cp", System.getProperty("java.class.path"), ScaleOperatorProcess.class.getName(), kubeconfig.toString());
+            List<String> cmd = ManagedProcess.javaCommand(List.of("-Xmx1g"), System.getProperty("java.class.path"),
+                    ScaleOperatorProcess.class.getName(), kubeconfig.toString());
             p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
             in = new BufferedWriter(new OutputStreamWriter(p.getOutputStream()));
             BlockingQueue<String> ready = new LinkedBlockingQueue<>();

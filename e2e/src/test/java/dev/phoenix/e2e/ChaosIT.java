@@ -25,7 +25,8 @@ import org.junit.jupiter.api.Test;
  * Chaos: 10 jobs at once (1 and 2 workers, three distinct configurations), at least 30 random
  * disruptions among them (every DisruptionTarget reason, plain evictions and SIGKILLed trainers, i.e.
  * failures), and the operator process killed with SIGKILL in the middle (after 12 disruptions, while at
- * least 3 gangs train) and started again after 3 more disruptions or 20 s, with disruptions while it is down. Every job must succeed with the exact final state of its uninterrupted
+ * least 3 gangs train) and started again after 3 more disruptions or 20 s, with disruptions while it is
+ * down. Every job must succeed with the exact final state of its uninterrupted
  * reference, count exactly the preemptions and failures it suffered, never run two attempts' pods at
  * once, and never resume from a checkpoint older than one it had already recorded.
  */
@@ -184,9 +185,10 @@ class ChaosIT {
             expected.get(name)[action.equals("Kill") ? 1 : 0]++;
             disruptedAttempts.add(name + "#" + E2e.attempt(st));
             total++;
-            whileDown += operatorKilled && !operatorRestarted ? 1 : 0;
+            boolean operatorDown = operatorKilled && !operatorRestarted;
+            whileDown += operatorDown ? 1 : 0;
             log.add(String.format("%5.1fs #%d %s %s (attempt %d, step %d)%s", secs(t0), total, action, pod,
-                    E2e.attempt(st), E2e.step(st), operatorKilled && !operatorRestarted ? " [operator down]" : ""));
+                    E2e.attempt(st), E2e.step(st), operatorDown ? " [operator down]" : ""));
             E2e.sleep(300 + rnd.nextInt(1200));
         }
         if (!operatorRestarted) {

@@ -14,8 +14,6 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.net.HttpURLConnection;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.net.URL;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -171,11 +169,11 @@ public final class ControlPlane implements AutoCloseable {
 
   private void startComponents() throws IOException {
     processes.clear();
-    etcdPort = freePort();
-    etcdPeerPort = freePort();
-    apiServerPort = freePort();
-    schedulerPort = freePort();
-    controllerManagerPort = freePort();
+    etcdPort = ManagedProcess.freePort();
+    etcdPeerPort = ManagedProcess.freePort();
+    apiServerPort = ManagedProcess.freePort();
+    schedulerPort = ManagedProcess.freePort();
+    controllerManagerPort = ManagedProcess.freePort();
     Deadline deadline = new Deadline(options.startTimeout);
 
     Path etcdData = workDir.resolve("etcd");
@@ -688,10 +686,6 @@ public final class ControlPlane implements AutoCloseable {
     } catch (Exception e) {
       throw new IllegalStateException(e);
     }
-  }
-
-  private static int freePort() throws IOException {
-    return ManagedProcess.freePort();
   }
 
   private static String randomToken() {

@@ -37,12 +37,6 @@ public final class ManagedProcess implements AutoCloseable {
     this.process = process;
   }
 
-  /** Starts {@code command} in {@code workDir}, output written to a fresh {@code logFile}. */
-  public static ManagedProcess start(String name, List<String> command, Path workDir, Path logFile)
-      throws IOException {
-    return builder(name, command).workDir(workDir).logFile(logFile).start();
-  }
-
   public static Builder builder(String name, List<String> command) {
     return new Builder(name, command);
   }
@@ -59,7 +53,7 @@ public final class ManagedProcess implements AutoCloseable {
   }
 
   /** The java launcher of this JVM. */
-  public static String java() {
+  private static String java() {
     Path j = Path.of(System.getProperty("java.home"), "bin", "java");
     return Files.isExecutable(j) ? j.toString() : "java";
   }
@@ -142,10 +136,6 @@ public final class ManagedProcess implements AutoCloseable {
 
   public boolean isAlive() {
     return process.isAlive();
-  }
-
-  public Process process() {
-    return process;
   }
 
   /** SIGTERM, as the kubelet sends; true when the process exited within {@code within}. */
