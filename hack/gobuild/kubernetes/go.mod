@@ -1,4 +1,4 @@
-module phoenix.dev/k8s-build
+module phoenix.dev/gobuild/kubernetes
 
 go 1.26.0
 

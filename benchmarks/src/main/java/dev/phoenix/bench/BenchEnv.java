@@ -2,6 +2,7 @@ package dev.phoenix.bench;
 
 import dev.phoenix.e2e.PhoenixStack;
 import dev.phoenix.local.controlplane.ControlPlane;
+import dev.phoenix.local.kwok.Kwok;
 import dev.phoenix.operator.PhoenixOperator;
 import dev.phoenix.operator.config.OperatorConfig;
 import io.fabric8.kubernetes.api.model.ConfigMap;
@@ -35,20 +36,25 @@ public final class BenchEnv implements AutoCloseable {
         this.admin = cp.adminClient();
     }
 
-    /** API server + etcd only (no scheduler, no controller manager): the least CPU noise on a small machine. */
+    /**
+     * API server + etcd + scheduler (it binds the simulated pods to KWOK's node), no controller
+     * manager: the least CPU noise on a small machine.
+     */
     public static BenchEnv start() throws IOException {
-        ControlPlane.Builder b = ControlPlane.builder().withScheduler(false).withControllerManager(false);
-        String binDir = System.getenv("PHOENIX_K8S_BIN_DIR");
-        Path cached = Path.of(System.getProperty("user.home"), ".cache/phoenix/k8s/v1.20.2/bin/kube-apiserver");
-        if ((binDir == null || binDir.isBlank()) && !Files.exists(cached) && Files.exists(Path.of("/tmp/kstage/kube-apiserver"))) {
-            b.binDir(Path.of("/tmp/kstage"));
-        }
         long t0 = System.nanoTime();
-        ControlPlane cp = b.build().start();
+        ControlPlane cp = ControlPlane.builder().withScheduler(true).withControllerManager(false).build().start();
         BenchEnv env = new BenchEnv(cp);
         PhoenixStack.installCrd(env.admin);
         log("control plane + CRD ready in %d ms (%s)", ms(t0), cp.masterUrl());
         return env;
+    }
+
+    /** KWOK with one simulated node, closed with this environment. */
+    public Kwok kwok() {
+        Kwok kwok = Kwok.start(cp);
+        closeables.add(0, kwok);
+        kwok.addNode("kwok-bench");
+        return kwok;
     }
 
     public String namespace(String name) {

@@ -6,7 +6,7 @@ import dev.phoenix.api.v1alpha1.TrainingJob;
 import dev.phoenix.e2e.JobConfig;
 import dev.phoenix.e2e.Repo;
 import dev.phoenix.e2e.TrainingJobs;
-import dev.phoenix.local.node.Disruptions;
+import dev.phoenix.local.disruption.ClusterDisruptions;
 import dev.phoenix.local.node.LocalNode;
 import io.fabric8.kubernetes.api.model.ConfigMap;
 import io.fabric8.kubernetes.api.model.Pod;
@@ -138,7 +138,7 @@ public final class RealRecoveryBench {
         JobConfig cfg = new JobConfig(1, 1_000_000, 32, 32, 42, stepSleep, interval, 3, 3, 100_000, grace);
         TrainingJob job = TrainingJobs.job(ns, name, cfg, Files.createDirectories(work.resolve("ckpt").resolve(name)));
         client.resource(job).create();
-        Disruptions disruptions = new Disruptions(client, node);
+        ClusterDisruptions disruptions = new ClusterDisruptions(client);
         Random random = new Random(42);
         List<Run> runs = new ArrayList<>();
         try {
@@ -159,7 +159,7 @@ public final class RealRecoveryBench {
                 Thread.sleep(1000 + (long) (random.nextDouble() * 1.5 * interval * stepMs));
                 Pod victim = rec.of(name, attempt).get(0).last;
                 issued.put(name + "/" + attempt, System.nanoTime());
-                disruptions.disruptionTarget(ns, victim.getMetadata().getName(), Disruptions.PREEMPTION_BY_SCHEDULER);
+                disruptions.evict(victim);
             }
         } finally {
             w.close();

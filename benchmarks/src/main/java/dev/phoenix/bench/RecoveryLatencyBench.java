@@ -3,7 +3,8 @@ package dev.phoenix.bench;
 import dev.phoenix.api.v1alpha1.TrainingJob;
 import dev.phoenix.e2e.JobConfig;
 import dev.phoenix.e2e.TrainingJobs;
-import dev.phoenix.local.node.Disruptions;
+import dev.phoenix.local.disruption.ClusterDisruptions;
+import dev.phoenix.local.controlplane.KubernetesBinaries;
 import dev.phoenix.operator.PhoenixOperator;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.micrometer.core.instrument.Timer;
@@ -16,9 +17,10 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.ToDoubleFunction;
 
 /**
- * Part 1a: recovery latency of the real operator on a real API server, pods simulated (status written
- * by {@link SimKubelet}, graceful deletion finished at once), over {@code --preemptions} preemptions
- * of a gang of {@code --replicas}. Baseline in the same run: the API server's watch delivery latency.
+ * Part 1a: recovery latency of the real operator on a real API server, pods simulated by KWOK
+ * (graceful deletion finished at once), over {@code --preemptions} evictions (the Eviction API) of a
+ * worker of a gang of {@code --replicas}. Baseline in the same run: the API server's watch delivery
+ * latency.
  *
  * <pre>java -cp … dev.phoenix.bench.RecoveryLatencyBench [--preemptions 50] [--replicas 2] [--watch-samples 100]</pre>
  */
@@ -38,12 +40,12 @@ public final class RecoveryLatencyBench {
             KubernetesClient opClient = env.client(null);
             PhoenixOperator operator = env.operator(opClient);
             KubernetesClient client = env.client(null);
-            try (SimKubelet kubelet = new SimKubelet(env.client(null), ns, 2).start();
-                 PodRecorder rec = new PodRecorder(env.client(null), ns)) {
+            env.kwok();
+            try (PodRecorder rec = new PodRecorder(env.client(null), ns)) {
                 JobConfig cfg = new JobConfig(replicas, 1_000_000, 32, 32, 42, 0, 10, 3, 3, 100_000, 5);
                 TrainingJob job = TrainingJobs.job(ns, "rec", cfg, Path.of("/tmp/phoenix-bench/unused"));
                 client.resource(job).create();
-                Disruptions disruptions = new Disruptions(client);
+                ClusterDisruptions disruptions = new ClusterDisruptions(client);
                 List<Recovery> rs = new ArrayList<>();
                 int missing = 0;
                 for (int attempt = 1; attempt <= preemptions; attempt++) {
@@ -58,9 +60,9 @@ public final class RecoveryLatencyBench {
                         return s.getLatestCheckpoint() != null && s.getLatestCheckpoint().getStep() == 10L * at;
                     });
                     Thread.sleep(100);
-                    String victim = "rec-worker-" + (attempt % replicas);
+                    var victim = client.pods().inNamespace(ns).withName("rec-worker-" + (attempt % replicas)).require();
                     long issued = System.nanoTime();
-                    disruptions.disruptionTarget(ns, victim, Disruptions.REASONS.get(attempt % Disruptions.REASONS.size()));
+                    disruptions.evict(victim);
                     Waits.until(60, () -> rec.of("rec", at + 1).size() == replicas);
                     Recovery r = Recovery.of(rec, "rec", attempt, replicas, issued, 0);
                     if (r == null) {
@@ -80,15 +82,15 @@ public final class RecoveryLatencyBench {
 
     static Table table(Stats floor, List<Recovery> rs, int missing, int replicas, Timer own) {
         Table t = new Table(String.format(Locale.ROOT,
-                "Recovery latency, pods simulated: %d preemptions of a %d-pod gang (real kube-apiserver 1.20.2 + etcd, in-process operator)",
+                "Recovery latency, pods simulated: %d preemptions of a %d-pod gang (real kube-apiserver " + KubernetesBinaries.VERSION + " + etcd + scheduler, KWOK, in-process operator)",
                 rs.size(), replicas),
                 "segment (watch events seen by the benchmark)", "p50", "p95", "max", "share of total (p50)", "p50 ÷ watch floor p50");
         double total = Stats.of(Recovery.col(rs, Recovery::created)).p50();
         t.row("**baseline**: watch delivery (create → own watch sees it), n=" + floor.n(), Stats.ms(floor.p50()),
                 Stats.ms(floor.p95()), Stats.ms(floor.max()), "", "1×");
-        seg(t, "preemption request issued → DisruptionTarget observed", rs, Recovery::issuedToObserved, total, floor);
+        seg(t, "eviction request issued → DisruptionTarget observed", rs, Recovery::issuedToObserved, total, floor);
         seg(t, "observed → whole gang deleted (operator)", rs, Recovery::gangDeleted, total, floor);
-        seg(t, "gang deleted → all old pods gone (kubelet sim: grace finished at once)", rs, Recovery::terminationShare, total, floor);
+        seg(t, "gang deleted → all old pods gone (KWOK: grace finished at once)", rs, Recovery::terminationShare, total, floor);
         seg(t, "old pods gone → all replacement pods created (operator)", rs, r -> r.created() - r.oldGone(), total, floor);
         seg(t, "**operator's own share** (sum of the two operator segments)", rs, Recovery::operatorShare, total, floor);
         seg(t, "**observed → all replacement pods created (a)**", rs, Recovery::created, total, floor);

@@ -5,7 +5,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.phoenix.api.v1alpha1.TrainingJob;
 import dev.phoenix.e2e.JobConfig;
 import dev.phoenix.e2e.TrainingJobs;
-import dev.phoenix.local.node.Disruptions;
+import dev.phoenix.local.disruption.ClusterDisruptions;
+import dev.phoenix.local.kwok.Kwok;
 import dev.phoenix.local.process.ManagedProcess;
 import io.fabric8.kubernetes.api.model.PodBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
@@ -34,7 +35,7 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * Part 3: {@code --jobs} TrainingJobs of one replica each, reconciled by one operator (its own JVM,
- * {@link ScaleOperatorProcess}), pods simulated by {@link SimKubelet}, on a real API server: time to
+ * {@link ScaleOperatorProcess}), pods simulated by KWOK, on a real API server and scheduler: time to
  * create all gangs, recovery latency when {@code --preempt-percent} of them are preempted at once,
  * operator heap and CPU, API requests per job lifecycle, and requests of an idle operator.
  *
@@ -60,8 +61,8 @@ public final class ScaleBench {
             double rawPods = rawPodCreates(client, ns, jobs, threads);
             BenchEnv.log("baseline: %d plain pod creates with %d threads in %.1f s", jobs, threads, rawPods);
 
-            try (SimKubelet kubelet = new SimKubelet(env.client(null), ns, 4).start();
-                 PodRecorder rec = new PodRecorder(env.client(null), ns);
+            Kwok kwok = env.kwok();
+            try (PodRecorder rec = new PodRecorder(env.client(null), ns);
                  OperatorChild op = new OperatorChild(env.cp.kubeconfigPath())) {
                 Map<String, String> phases = new ConcurrentHashMap<>();
                 Watch jw = client.resources(TrainingJob.class).inNamespace(ns).watch(new Watcher<>() {
@@ -107,13 +108,13 @@ public final class ScaleBench {
                     victims.add(String.format(Locale.ROOT, "job-%04d", i * (jobs / n)));
                 }
                 Map<String, Long> issued = new ConcurrentHashMap<>();
-                Disruptions d = new Disruptions(client);
+                ClusterDisruptions d = new ClusterDisruptions(client);
                 long tp = System.nanoTime();
                 fs.clear();
                 for (String v : victims) {
                     fs.add(pool.submit(() -> {
                         issued.put(v, System.nanoTime());
-                        d.disruptionTarget(ns, v + "-worker-0", Disruptions.PREEMPTION_BY_SCHEDULER);
+                        d.evict(rec.of(v, 1).get(0).last);
                     }));
                 }
                 for (Future<?> f : fs) {
@@ -147,7 +148,7 @@ public final class ScaleBench {
                 }
                 fs.clear();
                 for (String j : done) {
-                    fs.add(pool.submit(() -> kubelet.exit(rec.of(j, 1).get(0).last, 0)));
+                    fs.add(pool.submit(() -> kwok.exit(rec.of(j, 1).get(0).last, 0, "")));
                 }
                 for (Future<?> f : fs) {
                     f.get();

@@ -178,18 +178,13 @@ public final class Kwok implements AutoCloseable {
   }
 
   private void annotate(Pod pod, Map<String, String> annotations) {
-    StringBuilder patch = new StringBuilder("[{\"op\":\"test\",\"path\":\"/metadata/uid\",\"value\":\"")
-        .append(pod.getMetadata().getUid()).append("\"}");
-    if (pod.getMetadata().getAnnotations() == null) {
-      patch.append(",{\"op\":\"add\",\"path\":\"/metadata/annotations\",\"value\":{}}");
-    }
-    annotations.forEach((k, v) -> patch.append(",{\"op\":\"add\",\"path\":\"/metadata/annotations/")
-        .append(k.replace("~", "~0").replace("/", "~1")).append("\",\"value\":")
-        .append(Serialization.asJson(v)).append('}'));
-    patch.append(']');
+    // metadata.uid in a merge patch is a precondition: the API server refuses the patch (409) when
+    // the pod of that name is another one.
+    Map<String, Object> patch = Map.of("metadata", Map.of("uid", pod.getMetadata().getUid(),
+        "annotations", annotations));
     controlPlane.adminClient().pods().inNamespace(pod.getMetadata().getNamespace())
         .withName(pod.getMetadata().getName())
-        .patch(PatchContext.of(PatchType.JSON), patch.toString());
+        .patch(PatchContext.of(PatchType.JSON_MERGE), Serialization.asJson(patch));
   }
 
   public boolean isRunning() {

@@ -34,13 +34,13 @@ import org.junit.jupiter.api.Test;
 
 /** Scheduler + controller manager + RBAC + CRDs on the shared (full) control plane. */
 @WithControlPlane(scheduler = true, controllerManager = true)
-class ControlPlaneTest {
+class ControlPlaneIT {
 
   @Test
   void adminIsAuthenticatedAndKubeconfigWorksWithKubectl(ControlPlane cp, KubernetesClient admin)
       throws Exception {
     assertThat(cp.isRunning()).isTrue();
-    assertThat(admin.getKubernetesVersion().getGitVersion()).startsWith("v1.20.");
+    assertThat(admin.getKubernetesVersion().getGitVersion()).isEqualTo("v" + KubernetesBinaries.VERSION);
     assertThat(admin.namespaces().withName("kube-system").get()).isNotNull();
 
     Process p = new ProcessBuilder(cp.kubectl().toString(), "--kubeconfig",
@@ -150,8 +150,6 @@ class ControlPlaneTest {
           .withNewMetadata().withName("w1").withNamespace(ns.name()).endMetadata()
           .addToAdditionalProperties("spec", Map.of("size", 3, "tags", List.of("a", "b")))
           .build();
-      // The first custom-resource write is where a 1.20 apiserver built with the vendored
-      // reflect2 1.0.1 by Go >= 1.18 crashes.
       admin.genericKubernetesResources(ctx).inNamespace(ns.name()).resource(w).create();
       GenericKubernetesResource back = admin.genericKubernetesResources(ctx).inNamespace(ns.name())
           .withName("w1").get();
@@ -221,7 +219,12 @@ class ControlPlaneTest {
         .withNewSpec().addNewContainer().withName("c").withImage("local/sh").endContainer().endSpec()
         .build()).create();
     assertThat(p.getSpec().getServiceAccountName()).isEqualTo("default");
-    assertThat(p.getSpec().getVolumes()).anySatisfy(v -> assertThat(v.getName()).startsWith("default-token-"));
+    // A bound, projected service-account token (no legacy token Secret since 1.24).
+    assertThat(p.getSpec().getVolumes()).anySatisfy(v -> {
+      assertThat(v.getName()).startsWith("kube-api-access-");
+      assertThat(v.getProjected().getSources()).anySatisfy(src ->
+          assertThat(src.getServiceAccountToken()).isNotNull());
+    });
     // DefaultTolerationSeconds admission
     assertThat(p.getSpec().getTolerations()).anySatisfy(t ->
         assertThat(t.getKey()).isEqualTo("node.kubernetes.io/unreachable"));

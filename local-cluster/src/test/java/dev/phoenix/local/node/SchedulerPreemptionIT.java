@@ -19,7 +19,7 @@ import static org.awaitility.Awaitility.await;
 
 /** The real kube-scheduler preempts a low-priority pod holding the node's only GPU. */
 @WithControlPlane
-class SchedulerPreemptionTest {
+class SchedulerPreemptionIT {
 
     private static final String NODE = "ln-gpu";
 
