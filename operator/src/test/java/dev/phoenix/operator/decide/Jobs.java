@@ -66,9 +66,14 @@ final class Jobs {
     }
 
     Jobs checkpoint(long step, String timeline) {
-        report = new Report(step, "sha256:d" + step, "sha256:s" + step, job.getStatus().getAttempt(), timeline,
+        report = new Report(step, digest('d', step), digest('5', step), job.getStatus().getAttempt(), timeline,
                 now.toString());
         return this;
+    }
+
+    /** A digest in the trainer's format, distinct per step and kind. */
+    static String digest(char kind, long step) {
+        return "sha256:" + kind + String.format("%063x", step);
     }
 
     Jobs later(int seconds) {
