@@ -2,7 +2,7 @@ package dev.phoenix.operator;
 
 import dev.phoenix.api.v1alpha1.TrainingJob;
 
-/** Every name of the pod contract (shared/DESIGN.md, docs/contract.md) in one place. */
+/** Every name of the pod contract (docs/design.md, docs/contract.md) in one place. */
 public final class Names {
     public static final String LABEL_JOB = "phoenix.dev/job";
     public static final String LABEL_RANK = "phoenix.dev/rank";
@@ -12,6 +12,7 @@ public final class Names {
 
     public static final String REPORT_KEY_CHECKPOINT = "checkpoint";
     public static final String REPORT_KEY_PROGRESS = "progress";
+    public static final String REPORT_KEY_INVENTORY = "inventory";
 
     /** Trainer exit code: "the checkpoint I was told to resume from is missing or invalid". */
     public static final int EXIT_CHECKPOINT_INVALID = 65;
@@ -29,6 +30,9 @@ public final class Names {
     public static final String ENV_REPORT_CONFIGMAP = "PHOENIX_REPORT_CONFIGMAP";
     public static final String ENV_TIMELINE = "PHOENIX_TIMELINE";
     public static final String ENV_GRACE_SECONDS = "PHOENIX_GRACE_SECONDS";
+    public static final String ENV_JOB_UID = "PHOENIX_JOB_UID";
+    /** Read from the template (env value or a {@code --steps} argument) to reject unreachable steps early. */
+    public static final String ENV_TOTAL_STEPS = "PHOENIX_TOTAL_STEPS";
 
     private Names() {}
 

@@ -11,7 +11,13 @@ import dev.phoenix.operator.decide.JobEvent;
 import dev.phoenix.operator.metrics.PhoenixMetrics;
 import dev.phoenix.operator.observe.JobObserver;
 import dev.phoenix.operator.observe.ObservedJob;
+import dev.phoenix.operator.act.JobResources;
 import io.fabric8.kubernetes.api.model.ConfigMap;
+import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.Service;
+import io.fabric8.kubernetes.api.model.ServiceAccount;
+import io.fabric8.kubernetes.api.model.rbac.Role;
+import io.fabric8.kubernetes.api.model.rbac.RoleBinding;
 import io.fabric8.kubernetes.api.model.Node;
 import io.fabric8.kubernetes.api.model.NodeCondition;
 import io.fabric8.kubernetes.api.model.Pod;
@@ -59,6 +65,8 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob> {
     private InformerEventSource<Pod, TrainingJob> podSource;
     private InformerEventSource<ConfigMap, TrainingJob> reportSource;
     private InformerEventSource<Node, TrainingJob> nodeSource;
+    /** The owned objects besides pods and the report ConfigMap, watched so a deleted one is recreated at once. */
+    private final List<InformerEventSource<? extends HasMetadata, TrainingJob>> ownedSources = new ArrayList<>();
 
     public TrainingJobReconciler(PhoenixMetrics metrics, boolean watchNodes, Clock clock) {
         this.metrics = metrics;
@@ -82,6 +90,12 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob> {
                 .withNamespacesInheritedFromController()
                 .build(), context);
         List<EventSource<?, TrainingJob>> sources = new ArrayList<>(List.of(podSource, reportSource));
+        for (Class<? extends HasMetadata> kind : List.of(Service.class, ServiceAccount.class, Role.class,
+                RoleBinding.class)) {
+            InformerEventSource<? extends HasMetadata, TrainingJob> owned = owned(kind, context);
+            ownedSources.add(owned);
+            sources.add(owned);
+        }
         if (watchNodes) {
             // A vanished node means its pods were preempted, even before PodGC removes them. Only
             // deletions and Ready flips matter: heartbeats must not wake every job on the node.
@@ -97,6 +111,35 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob> {
             sources.add(nodeSource);
         }
         return sources;
+    }
+
+    private static <R extends HasMetadata> InformerEventSource<R, TrainingJob> owned(Class<R> kind,
+            EventSourceContext<TrainingJob> context) {
+        return new InformerEventSource<>(InformerEventSourceConfiguration.from(kind, TrainingJob.class)
+                .withName("owned-" + kind.getSimpleName().toLowerCase())
+                .withLabelSelector(Names.LABEL_JOB)
+                .withSecondaryToPrimaryMapper(byJobLabel())
+                .withNamespacesInheritedFromController()
+                // Only a deletion matters: the objects never change after creation.
+                .withOnAddFilter(r -> false)
+                .withOnUpdateFilter((a, b) -> false)
+                .build(), context);
+    }
+
+    /** The owned objects of a job that the caches do not hold (deleted while the job lives). */
+    private List<String> missingResources(TrainingJob job) {
+        List<String> missing = new ArrayList<>();
+        String ns = job.getMetadata().getNamespace();
+        for (HasMetadata desired : JobResources.desired(job)) {
+            String name = desired.getMetadata().getName();
+            InformerEventSource<? extends HasMetadata, TrainingJob> source = desired instanceof ConfigMap ? reportSource
+                    : ownedSources.stream().filter(s -> s.resourceType().equals(desired.getClass())).findFirst()
+                            .orElse(null);
+            if (source != null && source.get(new ResourceID(name, ns)).isEmpty()) {
+                missing.add(desired.getKind() + " " + name);
+            }
+        }
+        return missing;
     }
 
     private static io.javaoperatorsdk.operator.processing.event.source.SecondaryToPrimaryMapper<
@@ -148,7 +191,9 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob> {
                 j -> reportSource.get(new ResourceID(Names.reportConfigMap(j.getMetadata().getName()),
                         j.getMetadata().getNamespace())),
                 node -> nodeExists(client, node),
-                clock);
+                clock,
+                this::missingResources,
+                j -> context.getPrimaryCache().list().toList());
 
         ObservedJob observed = observer.observe(job, Optional.empty());
         if (aboutToStart(observed)) {

@@ -1,6 +1,6 @@
 package dev.phoenix.trainer;
 
-/** Exit codes of the trainer (DESIGN.md, docs/contract.md). */
+/** Exit codes of the trainer (docs/design.md, docs/contract.md). */
 public final class ExitCodes {
   public static final int SUCCEEDED = 0;
   public static final int FAILED = 1;

@@ -22,6 +22,12 @@ public final class Main {
 
   /** Runs without {@code System.exit}; tests call it in-process with {@code installSignals = false}. */
   static int run(boolean installSignals, Map<String, String> env, String... args) {
+    // First thing: a SIGTERM from here on is recorded and honoured at the next safe point (during
+    // rendezvous, before the first step, or after the current step), never lost or ignored.
+    StopSignal stop = new StopSignal();
+    if (installSignals) {
+      stop.install();
+    }
     TrainerConfig cfg = new TrainerConfig();
     CommandLine cl = TrainerConfig.commandLine(cfg, env);
     try {
@@ -43,10 +49,6 @@ public final class Main {
             Json.write(new Reports.Termination("Failed", null, null, null, "bad usage: " + e.getMessage())));
       }
       return ExitCodes.USAGE;
-    }
-    StopSignal stop = new StopSignal();
-    if (installSignals) {
-      stop.install();
     }
     return new Trainer(cfg, stop).run();
   }

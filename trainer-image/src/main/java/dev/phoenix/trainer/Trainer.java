@@ -5,6 +5,7 @@ import dev.phoenix.trainer.checkpoint.CheckpointException;
 import dev.phoenix.trainer.checkpoint.CheckpointReader;
 import dev.phoenix.trainer.checkpoint.CheckpointStore;
 import dev.phoenix.trainer.checkpoint.CheckpointWriter;
+import dev.phoenix.trainer.checkpoint.Inventory;
 import dev.phoenix.trainer.checkpoint.Json;
 import dev.phoenix.trainer.checkpoint.NonTensorState;
 import dev.phoenix.trainer.config.TrainerConfig;
@@ -16,6 +17,7 @@ import dev.phoenix.trainer.model.ModelSpec;
 import dev.phoenix.trainer.model.TrainingState;
 import dev.phoenix.trainer.optim.AdamW;
 import dev.phoenix.trainer.optim.LrSchedule;
+import dev.phoenix.trainer.report.ConfigMapStore;
 import dev.phoenix.trainer.report.Fabric8ConfigMapStore;
 import dev.phoenix.trainer.report.Reporter;
 import dev.phoenix.trainer.report.Reports;
@@ -32,6 +34,7 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.slf4j.Logger;
@@ -50,6 +53,7 @@ public final class Trainer {
   private final CheckpointStore store;
   private final CheckpointWriter writer = new CheckpointWriter();
   private final CheckpointReader reader = new CheckpointReader();
+  private final Inventory inventory;
   private Reporter reporter;
   private Collective collective;
   private TrainingState state;
@@ -59,7 +63,15 @@ public final class Trainer {
   private double lastSaveSeconds = -1;
   private String backend = "unknown";
 
+  private final ConfigMapStore reportStore;
+
   public Trainer(TrainerConfig cfg, StopSignal stop) {
+    this(cfg, stop, null);
+  }
+
+  /** @param reportStore where reports go instead of the ConfigMap named by the config (tests); null = that one */
+  Trainer(TrainerConfig cfg, StopSignal stop, ConfigMapStore reportStore) {
+    this.reportStore = reportStore;
     this.cfg = cfg;
     this.stop = stop;
     this.spec = cfg.modelSpec();
@@ -67,7 +79,11 @@ public final class Trainer {
     this.adam = new AdamW(cfg.beta1, cfg.beta2, cfg.eps, cfg.weightDecay);
     this.root = cfg.rank == 0;
     this.store = new CheckpointStore(cfg.checkpointDir);
+    this.inventory = new Inventory(store, reader, spec);
   }
+
+  /** Why rank 0 will not start: {@code result} goes into the termination message the operator reads. */
+  record Refusal(String result, long step, String message) {}
 
   /** Runs to the end and returns the exit code; the termination message is written before returning. */
   public int run() {
@@ -90,21 +106,31 @@ public final class Trainer {
   private int runUnchecked() throws Exception {
     logEnvironment();
     if (cfg.worldSize > 1) {
-      collective = TcpCollective.connect(cfg.rank, cfg.worldSize, cfg.masterAddr, cfg.masterPort, cfg.jobName, cfg.attempt,
-          Duration.ofSeconds(cfg.rendezvousTimeoutSeconds), Duration.ofSeconds(cfg.collectiveTimeoutSeconds));
+      try {
+        collective = TcpCollective.connect(cfg.rank, cfg.worldSize, cfg.masterAddr, cfg.masterPort, cfg.jobName,
+            cfg.attempt, Duration.ofSeconds(cfg.rendezvousTimeoutSeconds), Duration.ofSeconds(cfg.collectiveTimeoutSeconds),
+            stop::requested);
+      } catch (TcpCollective.Cancelled e) {
+        return stoppedBeforeTraining();
+      }
+    }
+    if (collective == null && stop.requested()) {
+      return stoppedBeforeTraining();
     }
     if (root && cfg.reportConfigMap != null && !cfg.reportConfigMap.isBlank()) {
-      reporter = new Reporter(new Fabric8ConfigMapStore(cfg.namespace, cfg.reportConfigMap),
+      reporter = new Reporter(reportStore != null ? reportStore : new Fabric8ConfigMapStore(cfg.namespace, cfg.reportConfigMap),
           Duration.ofMillis((long) (cfg.progressIntervalSeconds * 1000)));
     }
 
     // 1. Start or resume; rank 0 decides and hands the state to the others.
-    String failure = root ? initialiseRoot() : null;
+    Refusal failure = root ? initialiseRoot() : null;
     if (collective != null) {
-      String status = Json.write(failure == null ? Map.of("ok", true) : Map.of("ok", false, "message", failure));
+      String status = Json.write(failure == null ? Map.of("ok", true)
+          : Map.of("ok", false, "result", failure.result(), "step", failure.step(), "message", failure.message()));
       JsonNode agreed = Json.CANONICAL.readTree(collective.broadcast(status.getBytes(StandardCharsets.UTF_8)));
       if (!agreed.path("ok").asBoolean()) {
-        failure = agreed.path("message").asText();
+        failure = new Refusal(agreed.path("result").asText("CheckpointInvalid"), agreed.path("step").asLong(cfg.resumeStep),
+            agreed.path("message").asText());
       } else {
         byte[] encoded = collective.broadcast(root ? encode(state) : new byte[0]);
         if (!root) {
@@ -114,11 +140,19 @@ public final class Trainer {
       }
     }
     if (failure != null) {
-      log.error("cannot resume from step {}: {}", cfg.resumeStep, failure);
-      terminate(new Reports.Termination("CheckpointInvalid", cfg.resumeStep, null, null, failure));
+      log.error("cannot start from step {}: {}", failure.step(), failure.message());
+      terminate(new Reports.Termination(failure.result(), failure.step(), null, null, failure.message()));
       return ExitCodes.CHECKPOINT_INVALID;
     }
     data = new SyntheticData(state.seed(), spec);
+    // A SIGTERM during start-up (loading, rendezvous) is honoured before the first step; every rank agrees.
+    boolean stopNow = stop.requested();
+    if (collective != null) {
+      stopNow = collective.allReduce(new float[0], 0, stopNow).stop();
+    }
+    if (stopNow) {
+      return stoppedBeforeTraining();
+    }
 
     // 2. Train.
     boolean stopped = false;
@@ -160,15 +194,47 @@ public final class Trainer {
     return ExitCodes.TERMINATED;
   }
 
-  /** Rank 0: verifies and loads the resume checkpoint (or builds a fresh state), then moves newer dirs aside. */
-  private String initialiseRoot() throws IOException {
+  /** SIGTERM before the first step: nothing to save (the state is the one resumed from); exit 143. */
+  private int stoppedBeforeTraining() {
+    log.warn("{} received before training began: exiting without training", stop.reason());
+    Reports.Termination t = lastCheckpoint != null
+        ? null : new Reports.Termination("Terminated", cfg.resuming() ? cfg.resumeStep : 0L, null, null,
+            "stopped before training began");
+    String message = t == null ? Json.write(lastCheckpoint.withResult("Terminated")) : Json.write(t);
+    if (collective != null) {
+      if (!root) {
+        return awaitRootVerdict(ExitCodes.TERMINATED);
+      }
+      broadcastVerdict(message);
+    }
+    TerminationLog.write(cfg.terminationLog, message);
+    return ExitCodes.TERMINATED;
+  }
+
+  /**
+   * Rank 0: refuses a directory that holds another job's checkpoints or a step beyond --steps, verifies and
+   * loads the resume checkpoint (or builds a fresh state), then moves newer dirs aside and reports what is
+   * left on disk.
+   */
+  private Refusal initialiseRoot() throws IOException {
+    Optional<String> foreign = store.foreignOwner(cfg.jobUid);
+    if (foreign.isPresent()) {
+      return new Refusal("CheckpointDirectoryInUse", Math.max(0, cfg.resumeStep), "checkpoint directory "
+          + store.root() + " holds another job's checkpoints: " + foreign.get() + "; this is job " + cfg.jobRef()
+          + " (uid " + cfg.jobUid + "). One checkpoint directory per job: give this job its own path.");
+    }
+    if (cfg.resumeStep > cfg.steps) {
+      return new Refusal("CheckpointInvalid", cfg.resumeStep, "resume step " + cfg.resumeStep + " is beyond the "
+          + "job's total steps (--steps " + cfg.steps + "): no such checkpoint can exist");
+    }
     if (cfg.resuming()) {
       CheckpointReader.Loaded loaded;
       try {
         loaded = reader.load(store, cfg.resumeStep, spec);
       } catch (CheckpointException e) {
-        return e.getMessage();
+        return new Refusal("CheckpointInvalid", cfg.resumeStep, e.getMessage());
       }
+      inventory.verified(cfg.resumeStep, loaded);
       NonTensorState saved = loaded.manifest().state();
       long seed = saved.data().seed();
       if (seed != cfg.seed) {
@@ -193,7 +259,16 @@ public final class Trainer {
     }
     store.ensureRoot();
     store.moveAsideNewerThan(resumedFrom);
+    if (reporter != null) {
+      reporter.reportInventory(inventoryReport(), Duration.ofSeconds(10));
+    }
     return null;
+  }
+
+  /** What is on disk now, for the {@code inventory} report. */
+  private Reports.Inventory inventoryReport() throws IOException {
+    return new Reports.Inventory(cfg.timeline, cfg.attempt, cfg.jobUid.isBlank() ? null : cfg.jobUid, reporter.now(),
+        inventory.current());
   }
 
   /** Returns true when stopped early (signal or --stop-at-step), false when all steps are done. */
@@ -208,8 +283,8 @@ public final class Trainer {
     long logEvery = (long) (cfg.logIntervalSeconds * 1e9);
     log.info("training steps {}..{} (rank {} of {}, rows {}..{} of batch {})", startStep + 1, cfg.steps, cfg.rank,
         cfg.worldSize, from, to, cfg.batch);
-    if (stop.requested()) {
-      return true;
+    if (collective == null && stop.requested()) {
+      return true; // with a gang, the agreement before the loop (and every step's all-reduce) decides together
     }
     while (state.step() < cfg.steps) {
       long position = state.step();
@@ -263,7 +338,8 @@ public final class Trainer {
   }
 
   private Reports.CheckpointReport saveCheckpoint(String kind, Duration reportTimeout) throws IOException {
-    CheckpointWriter.Saved saved = writer.save(store, state, meta(state.step()), cfg.attempt, cfg.timeline, cfg.worldSize, backend);
+    CheckpointWriter.Saved saved = writer.save(store, state, meta(state.step()), cfg.attempt, cfg.timeline, cfg.worldSize,
+        backend, cfg.jobRef(), cfg.jobUid.isBlank() ? null : cfg.jobUid);
     CheckpointReader.Loaded verified;
     try {
       verified = reader.verify(store, saved.step(), spec);
@@ -277,20 +353,26 @@ public final class Trainer {
     log.info("checkpoint {} step {} saved in {} s ({} MB, {} MB/s) and re-verified in {} s: digest {} stateDigest {}",
         kind, saved.step(), fmt(saved.seconds()), mb(saved.bytes()), fmt(saved.bytes() / 1e6 / saved.seconds()),
         fmt(verified.seconds()), saved.digest(), saved.stateDigest());
+    inventory.verified(saved.step(), verified);
     lastCheckpoint = new Reports.CheckpointReport(null, saved.step(), saved.digest(), saved.stateDigest(), cfg.attempt,
         cfg.timeline, saved.manifest().createdAt());
-    if (reporter != null) {
-      reporter.reportCheckpoint(lastCheckpoint, reportTimeout);
-    }
     List<Long> deleted = store.retain(cfg.checkpointKeep, resumedFrom);
     if (!deleted.isEmpty()) {
       log.info("retention (keep {}): deleted steps {}", cfg.checkpointKeep, deleted);
+    }
+    // Reported after retention, with the inventory: status never lists a step retention just deleted.
+    if (reporter != null) {
+      reporter.reportCheckpoint(lastCheckpoint, inventoryReport(), reportTimeout);
     }
     return lastCheckpoint;
   }
 
   /** After a stop: the checkpoint of the current step, written now if the grace period allows. */
   private Reports.CheckpointReport emergencyCheckpoint() {
+    if (state.step() == resumedFrom && lastCheckpoint == null) {
+      log.info("no step since the fresh start: nothing to checkpoint");
+      return null;
+    }
     if (lastCheckpoint != null && lastCheckpoint.step() == state.step()) {
       log.info("step {} is already checkpointed", state.step());
       if (reporter != null) {

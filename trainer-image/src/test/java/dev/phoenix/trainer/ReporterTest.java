@@ -3,12 +3,14 @@ package dev.phoenix.trainer;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.phoenix.trainer.checkpoint.Inventory;
 import dev.phoenix.trainer.checkpoint.Json;
 import dev.phoenix.trainer.report.ConfigMapStore;
 import dev.phoenix.trainer.report.Reporter;
 import dev.phoenix.trainer.report.Reports;
 import java.time.Duration;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -32,7 +34,7 @@ class ReporterTest {
     }
 
     @Override
-    public synchronized void put(String key, String value, String rv) throws ConflictException {
+    public synchronized void put(Map<String, String> entries, String rv) throws ConflictException {
       puts++;
       if (failuresToInject.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
         throw new IllegalStateException("connection reset");
@@ -44,7 +46,7 @@ class ReporterTest {
       if (!rv.equals(String.valueOf(resourceVersion))) {
         throw new ConflictException("the object has been modified");
       }
-      data.put(key, value);
+      data.putAll(entries);
       resourceVersion++;
     }
 
@@ -78,27 +80,60 @@ class ReporterTest {
     assertThat(j.has("result")).isFalse();
   }
 
+  static Reports.CheckpointReport report(long step, String timeline, int attempt) {
+    return new Reports.CheckpointReport(null, step, "sha256:d" + step, "sha256:s" + step, attempt, timeline,
+        "2026-11-23T10:00:00Z");
+  }
+
   @Test
-  void neverMovesBackwardsWithinATimeline() throws Exception {
-    reporter.reportCheckpoint(report(50, "t1"), Duration.ofSeconds(5));
+  void aStepTheConfigMapClaimsButThisTrainerNeverWroteNeverSilencesIt() throws Exception {
+    // Issue 12, item 2: a report of a step newer than anything on disk (same timeline) used to make the
+    // trainer skip its real checkpoints ("never report backwards"); the operator then fell back to an old
+    // step and valid newer checkpoints were moved aside.
+    cm.data.put("checkpoint", "{\"step\":900,\"digest\":\"sha256:x\",\"attempt\":2,\"timeline\":\"t1\"}");
+    assertThat(reporter.reportCheckpoint(report(40, "t1"), Duration.ofSeconds(5))).isEqualTo(Reporter.Outcome.WRITTEN);
+    assertThat(cm.json("checkpoint").path("step").asLong()).isEqualTo(40);
     assertThat(reporter.reportCheckpoint(report(40, "t1"), Duration.ofSeconds(5))).isEqualTo(Reporter.Outcome.SKIPPED);
+  }
+
+  @Test
+  void aLateReportOfAnOlderAttemptNeverOverwritesANewerAttempts() throws Exception {
+    reporter.reportCheckpoint(report(50, "t1", 3), Duration.ofSeconds(5));
+    assertThat(reporter.reportCheckpoint(report(60, "t1", 2), Duration.ofSeconds(5))).isEqualTo(Reporter.Outcome.SKIPPED);
     assertThat(cm.json("checkpoint").path("step").asLong()).isEqualTo(50);
-    assertThat(reporter.reportCheckpoint(report(50, "t1"), Duration.ofSeconds(5))).isEqualTo(Reporter.Outcome.SKIPPED);
     // A new timeline (rollback) may report a lower step.
-    assertThat(reporter.reportCheckpoint(report(20, "t2"), Duration.ofSeconds(5))).isEqualTo(Reporter.Outcome.WRITTEN);
+    assertThat(reporter.reportCheckpoint(report(20, "t2", 1), Duration.ofSeconds(5))).isEqualTo(Reporter.Outcome.WRITTEN);
     assertThat(cm.json("checkpoint").path("step").asLong()).isEqualTo(20);
-    assertThat(reporter.reportCheckpoint(report(60, "t2"), Duration.ofSeconds(5))).isEqualTo(Reporter.Outcome.WRITTEN);
-    assertThat(cm.json("checkpoint").path("step").asLong()).isEqualTo(60);
+  }
+
+  @Test
+  void checkpointInventoryAndProgressAreWrittenInOneWrite() throws Exception {
+    Reports.Inventory inv = new Reports.Inventory("t1", 2, "uid-1", "2026-11-23T10:00:00Z", List.of(
+        new Inventory.Entry(40, "sha256:d40", "sha256:s40", "t1"), new Inventory.Entry(30, "sha256:d30", "sha256:s30", "t1")));
+    assertThat(reporter.reportCheckpoint(report(40, "t1"), inv, Duration.ofSeconds(5))).isEqualTo(Reporter.Outcome.WRITTEN);
+    assertThat(cm.puts).isEqualTo(1);
+    assertThat(cm.json("inventory").path("checkpoints").size()).isEqualTo(2);
+    assertThat(cm.json("inventory").path("checkpoints").get(0).path("step").asLong()).isEqualTo(40);
+    assertThat(cm.json("inventory").path("jobUid").asText()).isEqualTo("uid-1");
+    // The operator accepts a checkpoint only when progress has reached it.
+    assertThat(cm.json("progress").path("step").asLong()).isEqualTo(40);
+    // After retention the inventory shrinks: it is rewritten even though the checkpoint key is unchanged.
+    Reports.Inventory after = new Reports.Inventory("t1", 2, "uid-1", "2026-11-23T10:00:05Z",
+        List.of(new Inventory.Entry(40, "sha256:d40", "sha256:s40", "t1")));
+    assertThat(reporter.reportInventory(after, Duration.ofSeconds(5))).isEqualTo(Reporter.Outcome.WRITTEN);
+    assertThat(cm.json("inventory").path("checkpoints").size()).isEqualTo(1);
+    assertThat(reporter.reportInventory(after, Duration.ofSeconds(5))).isEqualTo(Reporter.Outcome.SKIPPED);
   }
 
   @Test
   void retriesOnConflictWithAFreshResourceVersionAndKeepsOtherKeys() throws Exception {
-    cm.data.put("progress", "{\"step\":3}");
+    cm.data.put("progress", "{\"step\":30,\"attempt\":2,\"timeline\":\"t1\"}");
     cm.conflictsToInject.set(3);
     assertThat(reporter.reportCheckpoint(report(10, "t1"), Duration.ofSeconds(5))).isEqualTo(Reporter.Outcome.WRITTEN);
     assertThat(cm.puts).isEqualTo(4);
     assertThat(cm.json("checkpoint").path("step").asLong()).isEqualTo(10);
-    assertThat(cm.data).containsKey("other").containsEntry("progress", "{\"step\":3}");
+    assertThat(cm.data).containsKey("other");
+    assertThat(cm.json("progress").path("step").asLong()).isEqualTo(30);
   }
 
   @Test

@@ -17,6 +17,8 @@ public class AttemptRecord {
     private Boolean pinned;
     @JsonPropertyDescription("Number of workers this attempt was started with.")
     private Integer worldSize;
+    @JsonPropertyDescription("Hash of spec.template and spec.checkpoint this attempt's pods were built from; a change restarts the gang (event SpecChanged).")
+    private String specHash;
     private String startTime;
     /** Why the gang is being torn down: Preemption, Failure, InvalidCheckpoint, ResumeStepChanged, Suspend, Finished. */
     private String endReason;
@@ -33,6 +35,8 @@ public class AttemptRecord {
     public void setPinned(Boolean pinned) { this.pinned = pinned; }
     public Integer getWorldSize() { return worldSize; }
     public void setWorldSize(Integer worldSize) { this.worldSize = worldSize; }
+    public String getSpecHash() { return specHash; }
+    public void setSpecHash(String specHash) { this.specHash = specHash; }
     public String getStartTime() { return startTime; }
     public void setStartTime(String startTime) { this.startTime = startTime; }
     public String getEndReason() { return endReason; }

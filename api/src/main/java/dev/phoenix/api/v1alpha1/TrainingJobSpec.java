@@ -9,7 +9,7 @@ import io.fabric8.generator.annotation.Required;
 import io.fabric8.generator.annotation.ValidationRule;
 import io.fabric8.kubernetes.api.model.PodTemplateSpec;
 
-/** What the user asks for. Field names are the contract of shared/DESIGN.md. */
+/** What the user asks for. Field names are the contract of docs/design.md. */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public class TrainingJobSpec {
     @Min(1)

@@ -25,7 +25,7 @@ public class TrainingJobStatus {
 
     @JsonPropertyDescription("The latest checkpoint known valid on the current timeline.")
     private CheckpointRecord latestCheckpoint;
-    @JsonPropertyDescription("Bounded history of reported checkpoints, newest first, including ones found invalid.")
+    @JsonPropertyDescription("The committed, verified checkpoints the trainer last reported still on disk (its inventory), newest first, at most 20, plus the few found invalid (valid=false) so they are never resumed from again.")
     private List<CheckpointRecord> checkpoints = new ArrayList<>();
     private Long resumedFromStep;
     private Long currentStep;
@@ -34,10 +34,6 @@ public class TrainingJobStatus {
 
     @JsonPropertyDescription("The step the current timeline branched from (0 for a fresh start).")
     private Long timelineStartStep;
-    @JsonPropertyDescription("Set when the next attempt must resume from a given step on a new timeline (a pinned spec.resumeStep or a fallback after an invalid checkpoint).")
-    private Long pendingResumeStep;
-    @JsonPropertyDescription("True when pendingResumeStep came from the user's spec.resumeStep.")
-    private Boolean pendingResumePinned;
 
     private String startTime;
     private String completionTime;
@@ -72,10 +68,6 @@ public class TrainingJobStatus {
     public void setAppliedResumeStep(Long appliedResumeStep) { this.appliedResumeStep = appliedResumeStep; }
     public Long getTimelineStartStep() { return timelineStartStep; }
     public void setTimelineStartStep(Long timelineStartStep) { this.timelineStartStep = timelineStartStep; }
-    public Long getPendingResumeStep() { return pendingResumeStep; }
-    public void setPendingResumeStep(Long pendingResumeStep) { this.pendingResumeStep = pendingResumeStep; }
-    public Boolean getPendingResumePinned() { return pendingResumePinned; }
-    public void setPendingResumePinned(Boolean pendingResumePinned) { this.pendingResumePinned = pendingResumePinned; }
     public String getStartTime() { return startTime; }
     public void setStartTime(String startTime) { this.startTime = startTime; }
     public String getCompletionTime() { return completionTime; }

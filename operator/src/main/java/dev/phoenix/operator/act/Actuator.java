@@ -29,6 +29,9 @@ public final class Actuator {
                 complete &= createWorkers(job, c);
             } else if (a instanceof Action.DeleteWorkers d) {
                 deleteWorkers(job, d);
+            } else if (a instanceof Action.EnsureResources e) {
+                LOG.info("{}: recreating {}", Names.describe(job), e.missing());
+                JobResources.ensure(client, job);
             } else if (a instanceof Action.DeleteJob) {
                 LOG.info("ttlSecondsAfterFinished passed; deleting {}", Names.describe(job));
                 client.resource(job).delete();

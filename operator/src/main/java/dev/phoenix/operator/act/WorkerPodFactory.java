@@ -22,7 +22,7 @@ import java.util.Set;
 import java.util.stream.Collectors;
 
 /**
- * Builds worker pods from the user's template plus the pod contract of shared/DESIGN.md. Every rank of
+ * Builds worker pods from the user's template plus the pod contract of docs/design.md. Every rank of
  * one attempt gets the same resume step and timeline: the operator alone decides where a gang resumes.
  */
 public final class WorkerPodFactory {
@@ -46,7 +46,7 @@ public final class WorkerPodFactory {
         Map<String, String> annotations = new LinkedHashMap<>(meta.getAnnotations() == null ? Map.of()
                 : meta.getAnnotations());
         annotations.put(Names.ANNOTATION_TIMELINE, timeline);
-        annotations.put(Names.ANNOTATION_RESUME_STEP, Long.toString(resumeStep));
+        annotations.put(Names.ANNOTATION_RESUME_STEP, wire(resumeStep));
 
         ObjectMeta podMeta = new ObjectMeta();
         podMeta.setName(podName);
@@ -99,7 +99,8 @@ public final class WorkerPodFactory {
                 : spec.getCheckpoint().getIntervalSteps()));
         plain.put(Names.ENV_CHECKPOINT_KEEP, String.valueOf(spec.getCheckpoint().getKeepLatest() == null ? 3
                 : spec.getCheckpoint().getKeepLatest()));
-        plain.put(Names.ENV_RESUME_STEP, Long.toString(resumeStep));
+        plain.put(Names.ENV_RESUME_STEP, wire(resumeStep));
+        plain.put(Names.ENV_JOB_UID, job.getMetadata().getUid() == null ? "" : job.getMetadata().getUid());
         plain.put(Names.ENV_TIMELINE, timeline);
         plain.put(Names.ENV_REPORT_CONFIGMAP, Names.reportConfigMap(jobName));
         plain.put(Names.ENV_GRACE_SECONDS, Long.toString(graceSeconds));
@@ -134,6 +135,14 @@ public final class WorkerPodFactory {
                 .withController(true)
                 .withBlockOwnerDeletion(true)
                 .build();
+    }
+
+    /**
+     * PHOENIX_RESUME_STEP on the wire: {@code -1} for a fresh start (the contract), the step otherwise. The only
+     * place that turns "from scratch" (step 0 everywhere else) into {@code -1}.
+     */
+    static String wire(long resumeStep) {
+        return resumeStep <= 0 ? "-1" : Long.toString(resumeStep);
     }
 
     /** Labels selecting every worker of a job (of all attempts). */

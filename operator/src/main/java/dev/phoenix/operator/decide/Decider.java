@@ -13,7 +13,10 @@ import dev.phoenix.operator.observe.PodOutcome.Kind;
 import dev.phoenix.operator.observe.Report;
 import dev.phoenix.operator.observe.WorkerView;
 import dev.phoenix.operator.status.CheckpointHistory;
+import dev.phoenix.operator.resume.ResumePlan;
+import dev.phoenix.operator.resume.ResumePolicy;
 import dev.phoenix.operator.status.Conditions;
+import dev.phoenix.operator.status.StatusBounds;
 import dev.phoenix.operator.status.Timelines;
 import io.fabric8.kubernetes.client.utils.KubernetesSerialization;
 import java.time.Duration;
@@ -26,7 +29,7 @@ import java.util.Optional;
 /**
  * The decide step of observe → decide → act: a pure function from what was observed to the next status
  * and the actions that follow it. It never talks to the API server, so every rule of
- * shared/DESIGN.md is unit-tested here.
+ * docs/design.md is unit-tested here.
  *
  * <p>Status is written before any action runs. The reason an attempt ends is therefore on record before
  * Phoenix deletes a single pod, and a pod deletion that status does not explain was not Phoenix's.
@@ -59,6 +62,7 @@ public final class Decider {
     public static Decision decide(ObservedJob obs) {
         Decider decider = new Decider(obs);
         decider.run();
+        StatusBounds.apply(decider.s);
         return decider.d;
     }
 
@@ -76,6 +80,7 @@ public final class Decider {
         s.setObservedGeneration(generation);
         absorbReports();
         applyResumeStepChange();
+        ensureResources();
 
         Phase phase = s.getPhase();
         if (phase.isTerminal()) {
@@ -100,17 +105,55 @@ public final class Decider {
 
     // ---- reports ----------------------------------------------------------------------------------
 
-    /** Mirrors the trainer's reports into status, for the current timeline only (DESIGN.md "Reporting"). */
+    /**
+     * Mirrors the trainer's reports into status, for the current timeline only (docs/design.md "Reporting"),
+     * after {@link ReportValidator} believed them: the inventory becomes {@code checkpoints}, a checkpoint
+     * report moves {@code latestCheckpoint} forward. A rejected report is a condition and an event only.
+     */
     private void absorbReports() {
-        if (obs.checkpointReport() != null) {
-            CheckpointHistory.accept(s, obs.checkpointReport().toRecord());
-        }
-        for (WorkerView w : obs.workers()) {
-            if (w.terminationReport() != null) {
-                CheckpointHistory.accept(s, w.terminationReport().toRecord());
+        ReportValidator v = new ReportValidator(s, SpecFacts.totalSteps(spec), obs.job().getMetadata().getUid());
+        List<String> rejected = new ArrayList<>(obs.reportProblems());
+        Report.Progress p = obs.progress();
+        if (p != null) {
+            List<String> problems = v.progress(p);
+            rejected.addAll(problems);
+            if (!problems.isEmpty()) {
+                p = null;
             }
         }
-        Report.Progress p = obs.progress();
+        Report.Inventory inv = obs.inventory();
+        if (inv != null) {
+            List<String> problems = v.inventory(inv);
+            rejected.addAll(problems);
+            if (problems.isEmpty() && Objects.equals(inv.timeline(), s.getTimeline())
+                    && Objects.equals(inv.attempt(), s.getAttempt())) {
+                String invTimeline = inv.timeline();
+                CheckpointHistory.mirror(s, inv.checkpoints().stream()
+                        .map(e -> new CheckpointRecord(e.step(), e.digest(), e.stateDigest(), null,
+                                e.timeline() == null ? invTimeline : e.timeline(), null))
+                        .toList());
+            } else if (!problems.isEmpty()) {
+                inv = null;
+            }
+        }
+        Report r = obs.checkpointReport();
+        if (r != null && Objects.equals(r.timeline(), s.getTimeline())) {
+            List<String> problems = v.checkpoint("report key checkpoint", r, p, inv);
+            rejected.addAll(problems);
+            if (problems.isEmpty()) {
+                CheckpointHistory.accept(s, r.toRecord());
+            }
+        }
+        for (WorkerView w : obs.workers()) {
+            Report t = w.terminationReport();
+            if (t != null && Objects.equals(t.timeline(), s.getTimeline())) {
+                List<String> problems = v.checkpoint("termination message of " + w.name(), t, null, null);
+                rejected.addAll(problems);
+                if (problems.isEmpty()) {
+                    CheckpointHistory.accept(s, t.toRecord());
+                }
+            }
+        }
         if (p != null && Objects.equals(p.timeline(), s.getTimeline()) && Objects.equals(p.attempt(), s.getAttempt())) {
             s.setCurrentStep(p.step());
         }
@@ -119,39 +162,67 @@ public final class Decider {
                 && (s.getCurrentStep() == null || s.getCurrentStep() < latest.getStep())) {
             s.setCurrentStep(latest.getStep());
         }
+        reportVerdict(rejected);
+    }
+
+    private void reportVerdict(List<String> rejected) {
+        if (rejected.isEmpty()) {
+            if (Conditions.find(s, Conditions.REPORTS_VALID).map(c -> !c.isTrue()).orElse(false)) {
+                Conditions.set(s, Conditions.REPORTS_VALID, true, "Valid", "the trainer's reports pass Phoenix's checks",
+                        now, generation);
+            }
+            return;
+        }
+        String message = StatusBounds.cut("rejected, not copied into status: " + String.join("; ", rejected),
+                StatusBounds.MESSAGE);
+        boolean already = Conditions.find(s, Conditions.REPORTS_VALID)
+                .map(c -> !c.isTrue() && message.equals(c.getMessage())).orElse(false);
+        Conditions.set(s, Conditions.REPORTS_VALID, false, "ReportRejected", message, now, generation);
+        if (!already) {
+            d.event(JobEvent.warning("ReportRejected", message));
+        }
+    }
+
+    // ---- owned objects ------------------------------------------------------------------------------
+
+    /** Owned objects deleted while the job lives are recreated at once, without touching the gang. */
+    private void ensureResources() {
+        // Right after the first start the caches may not show what it just created yet: not a deletion.
+        boolean justCreated = s.attemptOrZero() == 1 && s.getPhase() == Phase.Pending;
+        if (!obs.missingResources().isEmpty() && !s.getPhase().isTerminal() && s.attemptOrZero() > 0 && !justCreated) {
+            d.event(JobEvent.warning("ResourceRecreated", "recreating " + String.join(", ", obs.missingResources())
+                    + " (deleted while the job runs); the gang keeps running"));
+            d.act(new Action.EnsureResources(obs.missingResources()));
+        }
     }
 
     // ---- spec.resumeStep ----------------------------------------------------------------------------
 
+    /** A set or changed spec.resumeStep ends the running (or finished) attempt; the next start pins it. */
     private void applyResumeStepChange() {
-        Long wanted = spec.getResumeStep();
-        if (wanted == null || wanted.equals(s.getAppliedResumeStep())) {
-            return;
-        }
-        s.setAppliedResumeStep(wanted);
-        s.setPendingResumeStep(wanted);
-        s.setPendingResumePinned(true);
-        if (s.attemptOrZero() == 0) {
+        if (!ResumePolicy.pinRequested(spec, s) || s.attemptOrZero() == 0) {
             return; // the first attempt starts from it
         }
+        Phase phase = s.getPhase();
+        if (phase == Phase.Restarting || phase == Phase.Suspended) {
+            return; // the next start takes it
+        }
+        Long wanted = spec.getResumeStep();
         d.event(JobEvent.normal("ResumeStepChanged", "spec.resumeStep is " + wanted
                 + ": every rank restarts from " + (wanted == 0 ? "scratch" : "step " + wanted) + " on a new timeline"));
-        Phase phase = s.getPhase();
         if (phase.isTerminal()) {
             // A finished job is reopened: the user asked to train again from that step.
             s.setCompletionTime(null);
             Conditions.clear(s, Conditions.SUCCEEDED, "ResumeStepChanged", "reopened by spec.resumeStep", now, generation);
             Conditions.clear(s, Conditions.FAILED, "ResumeStepChanged", "reopened by spec.resumeStep", now, generation);
-            endAttempt("ResumeStepChanged", "spec.resumeStep changed to " + wanted);
-        } else if (phase == Phase.Pending || phase == Phase.Running) {
-            endAttempt("ResumeStepChanged", "spec.resumeStep changed to " + wanted);
         }
+        endAttempt("ResumeStepChanged", "spec.resumeStep changed to " + wanted);
     }
 
     // ---- starting an attempt -----------------------------------------------------------------------
 
     private void startAttempt(String cause) {
-        List<String> problems = SpecValidator.problems(spec);
+        List<String> problems = SpecValidator.problems(obs.job(), obs.peers());
         if (!problems.isEmpty()) {
             // Nothing starts until the spec is fixed; the next edit (a new generation) is checked again.
             String message = String.join("; ", problems);
@@ -162,6 +233,8 @@ public final class Decider {
                 d.event(JobEvent.warning("InvalidSpec", message));
             }
             deleteAll(obs.workers());
+            // Another job's location may be freed without an event for this job: look again now and then.
+            d.requeueAfter(Duration.ofSeconds(10));
             return;
         }
         if (Conditions.find(s, Conditions.SPEC_VALID).isPresent()) {
@@ -174,22 +247,19 @@ public final class Decider {
             return;
         }
         int attempt = s.attemptOrZero() + 1;
-        boolean pinned = false;
-        long resume;
-        if (s.getPendingResumeStep() != null) {
-            resume = s.getPendingResumeStep();
-            pinned = Boolean.TRUE.equals(s.getPendingResumePinned());
-            if (s.attemptOrZero() > 0) {
-                s.setTimeline(Timelines.next(s.getTimeline()));
-            }
+        ResumePlan plan = ResumePolicy.next(spec, s);
+        long resume = plan.step();
+        boolean pinned = plan.pinned();
+        if (pinned) {
+            s.setAppliedResumeStep(spec.getResumeStep());
+        }
+        if (plan.newTimeline() || attempt == 1) {
+            s.setTimeline(plan.timeline());
             s.setTimelineStartStep(resume);
+            // The trainer moves every directory newer than the step aside: status forgets them too.
+            CheckpointHistory.branch(s, resume);
             s.setLatestCheckpoint(resume <= 0 ? null
-                    : CheckpointHistory.find(s, resume).map(CheckpointRecord::copy).orElseGet(() -> pinnedRecord(resume)));
-            s.setPendingResumeStep(null);
-            s.setPendingResumePinned(null);
-        } else {
-            CheckpointRecord latest = s.getLatestCheckpoint();
-            resume = latest != null && latest.usable() && latest.getStep() != null ? latest.getStep() : 0;
+                    : CheckpointHistory.find(s, resume).map(CheckpointRecord::copy).orElseGet(() -> unverifiedRecord(resume)));
         }
         AttemptRecord previous = s.getCurrentAttempt();
         if (previous != null && previous.getEndTime() != null) {
@@ -201,6 +271,7 @@ public final class Decider {
         a.setTimeline(s.getTimeline());
         a.setPinned(pinned ? true : null);
         a.setWorldSize(spec.replicasOrDefault());
+        a.setSpecHash(SpecHash.of(spec));
         a.setStartTime(now.toString());
         s.setCurrentAttempt(a);
         s.setAttempt(attempt);
@@ -221,15 +292,17 @@ public final class Decider {
             d.event(JobEvent.normal("Resumed", "Attempt " + attempt + ": restarting " + what + " " + from
                     + " on timeline " + s.getTimeline() + " after " + cause));
         }
-        d.act(new Action.CreateWorkers(attempt, resume <= 0 ? -1 : resume, s.getTimeline(), allRanks(), true));
+        d.act(new Action.CreateWorkers(attempt, resume, s.getTimeline(), allRanks(), true));
     }
 
-    /** A step the user pinned that Phoenix never saw reported: the trainer will verify it. */
-    private CheckpointRecord pinnedRecord(long step) {
+    /**
+     * A step the user pinned that no inventory lists: the trainer will verify it. Not claimed valid
+     * ({@code valid} unset) until a trainer resumes from it and reports it.
+     */
+    private CheckpointRecord unverifiedRecord(long step) {
         CheckpointRecord r = new CheckpointRecord();
         r.setStep(step);
         r.setTimeline(s.getTimeline());
-        r.setValid(true);
         r.setTime(now.toString());
         return r;
     }
@@ -252,6 +325,14 @@ public final class Decider {
             endAttempt("ReplicasChanged", "spec.replicas changed from " + worldSize + " to " + spec.replicasOrDefault());
             d.event(JobEvent.normal("ReplicasChanged", "spec.replicas is " + spec.replicasOrDefault()
                     + ": restarting the gang from the latest checkpoint"));
+            return;
+        }
+        if (a != null && a.getSpecHash() != null && !a.getSpecHash().equals(SpecHash.of(spec))) {
+            // Policy (docs/design.md "Spec changes of a running job"): a changed template or checkpoint spec
+            // is applied at once with a visible gang restart from the latest checkpoint, as for replicas.
+            endAttempt("SpecChanged", "spec.template or spec.checkpoint changed");
+            d.event(JobEvent.normal("SpecChanged", "spec.template or spec.checkpoint changed: restarting the gang "
+                    + resumeDescription() + " with the new pod template"));
             return;
         }
         List<Integer> missing = new ArrayList<>();
@@ -279,8 +360,21 @@ public final class Decider {
             // Pods of an older attempt (an operator restart mid-recovery): remove them before creating any.
             deleteAll(stale);
         } else if (!missing.isEmpty()) {
-            d.act(new Action.CreateWorkers(attempt, a == null || a.getResumeStep() == null || a.getResumeStep() <= 0 ? -1
-                    : a.getResumeStep(), s.getTimeline(), missing, false));
+            d.act(new Action.CreateWorkers(attempt, a == null || a.getResumeStep() == null ? 0 : a.getResumeStep(),
+                    s.getTimeline(), missing, false));
+        } else if (cannotStart(current).isPresent()) {
+            WorkerView w = cannotStart(current).get();
+            String message = "worker " + w.name() + " cannot start: " + w.outcome().reason()
+                    + (w.outcome().message() == null ? "" : ": " + w.outcome().message());
+            boolean already = Conditions.find(s, Conditions.RUNNING).map(c -> !c.isTrue()
+                    && message.equals(c.getMessage())).orElse(false);
+            if (s.getPhase() == Phase.Running) {
+                s.setPhase(Phase.Pending);
+            }
+            Conditions.set(s, Conditions.RUNNING, false, w.outcome().reason(), message, now, generation);
+            if (!already) {
+                d.event(JobEvent.warning("WorkerNotStarting", message));
+            }
         } else if (current.stream().allMatch(w -> w.outcome().kind() == Kind.RUNNING
                 || w.outcome().kind() == Kind.SUCCEEDED)) {
             if (s.getPhase() != Phase.Running) {
@@ -289,6 +383,12 @@ public final class Decider {
                         + " workers of attempt " + attempt + " are running", now, generation);
             }
         }
+    }
+
+    /** A worker that is pending for a reason it will not get over by itself (image, config, scheduling). */
+    private static Optional<WorkerView> cannotStart(List<WorkerView> workers) {
+        return workers.stream().filter(w -> w.outcome().kind() == Kind.PENDING && w.outcome().reason() != null)
+                .findFirst();
     }
 
     private static Optional<WorkerView> first(List<WorkerView> workers, Kind kind) {
@@ -329,6 +429,11 @@ public final class Decider {
         long step = w.outcome().invalidStep() != null ? w.outcome().invalidStep()
                 : a != null && a.getResumeStep() != null ? a.getResumeStep() : 0;
         String why = w.outcome().message() == null ? "missing or invalid" : w.outcome().message();
+        if (PodOutcome.DIRECTORY_IN_USE.equals(w.outcome().reason())) {
+            // Another job's checkpoints: no step of this job is at fault, and no fallback can help.
+            fail("CheckpointDirectoryInUse", "worker " + w.name() + " refused spec.checkpoint.path: " + why);
+            return;
+        }
         CheckpointHistory.markInvalid(s, step, s.getTimeline(), why);
         Conditions.set(s, Conditions.CHECKPOINT_VALID, false, "CheckpointInvalid",
                 "checkpoint step " + step + " is missing or invalid: " + why, now, generation);
@@ -338,14 +443,11 @@ public final class Decider {
                     + "spec.resumeStep to a valid step (or 0 to start from scratch) to continue.");
             return;
         }
-        long fallback = CheckpointHistory.fallbackBefore(s, step, s.getTimelineStartStep())
-                .map(CheckpointRecord::getStep).orElse(0L);
-        s.setPendingResumeStep(fallback);
-        s.setPendingResumePinned(false);
+        endAttempt(ResumePolicy.INVALID_CHECKPOINT, "checkpoint step " + step + ": " + why);
+        long fallback = ResumePolicy.next(spec, s).step();
         d.event(JobEvent.warning("InvalidCheckpoint", "Worker " + w.name() + " refused checkpoint step " + step
                 + " (" + why + "). It is marked invalid; the gang restarts from "
-                + (fallback == 0 ? "scratch" : "step " + fallback) + ", the next older valid checkpoint."));
-        endAttempt("InvalidCheckpoint", "checkpoint step " + step + ": " + why);
+                + (fallback == 0 ? "scratch" : "step " + fallback) + ", the newest older valid checkpoint on disk."));
     }
 
     private String resumeDescription() {

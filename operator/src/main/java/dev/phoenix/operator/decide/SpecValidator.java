@@ -7,7 +7,10 @@ import io.fabric8.kubernetes.api.model.Volume;
 import io.fabric8.kubernetes.api.model.VolumeMount;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Objects;
 import java.util.Optional;
+import java.util.OptionalLong;
+import dev.phoenix.api.v1alpha1.TrainingJob;
 
 /**
  * Checks what the CRD schema cannot express on every supported server (1.20 ignores CEL rules): the
@@ -16,6 +19,65 @@ import java.util.Optional;
  */
 public final class SpecValidator {
     private SpecValidator() {}
+
+    /**
+     * Everything {@link #problems(TrainingJobSpec)} checks, plus what needs context: a resume step beyond the
+     * total steps the template states, and one live job per checkpoint location (the other job is named).
+     */
+    public static List<String> problems(TrainingJob job, List<TrainingJob> peers) {
+        TrainingJobSpec spec = job.getSpec();
+        List<String> problems = problems(spec);
+        OptionalLong total = SpecFacts.totalSteps(spec);
+        if (spec.getResumeStep() != null && total.isPresent() && spec.getResumeStep() > total.getAsLong()) {
+            problems.add("spec.resumeStep: " + spec.getResumeStep() + " is beyond the job's total steps ("
+                    + total.getAsLong() + ", from the template's --steps/PHOENIX_TOTAL_STEPS); no such checkpoint can exist");
+        }
+        Optional<String> location = location(job);
+        if (location.isPresent()) {
+            for (TrainingJob other : peers) {
+                if (sameJob(job, other) || !live(other) || !location.equals(location(other)) || !precedes(other, job)) {
+                    continue;
+                }
+                problems.add("spec.checkpoint.path: " + spec.getCheckpoint().getPath() + " is the checkpoint location ("
+                        + location.get() + ") of job " + other.getMetadata().getNamespace() + "/"
+                        + other.getMetadata().getName() + ", which is still live; two jobs on one location would move "
+                        + "each other's checkpoints aside. Give this job its own path (or subPath)");
+                break;
+            }
+        }
+        return problems;
+    }
+
+    /** A PVC location names its namespace (claims are namespaced); a hostPath is the same path cluster-wide. */
+    static Optional<String> location(TrainingJob job) {
+        return SpecFacts.checkpointLocation(job.getSpec())
+                .map(l -> l.startsWith("pvc:") ? "pvc:" + job.getMetadata().getNamespace() + "/" + l.substring(4) : l);
+    }
+
+    private static boolean sameJob(TrainingJob a, TrainingJob b) {
+        return Objects.equals(a.getMetadata().getNamespace(), b.getMetadata().getNamespace())
+                && Objects.equals(a.getMetadata().getName(), b.getMetadata().getName());
+    }
+
+    private static boolean live(TrainingJob j) {
+        return j.getMetadata().getDeletionTimestamp() == null
+                && (j.getStatus() == null || j.getStatus().getPhase() == null || !j.getStatus().getPhase().isTerminal());
+    }
+
+    /** The other job keeps the location: it has started, or it is older (ties broken by name). */
+    private static boolean precedes(TrainingJob other, TrainingJob job) {
+        if (other.getStatus() != null && other.getStatus().attemptOrZero() > 0) {
+            return true;
+        }
+        if (job.getStatus() != null && job.getStatus().attemptOrZero() > 0) {
+            return false;
+        }
+        String a = String.valueOf(other.getMetadata().getCreationTimestamp());
+        String b = String.valueOf(job.getMetadata().getCreationTimestamp());
+        int c = a.compareTo(b);
+        return c != 0 ? c < 0 : (other.getMetadata().getNamespace() + "/" + other.getMetadata().getName())
+                .compareTo(job.getMetadata().getNamespace() + "/" + job.getMetadata().getName()) < 0;
+    }
 
     public static List<String> problems(TrainingJobSpec spec) {
         List<String> problems = new ArrayList<>();

@@ -26,13 +26,28 @@ public final class JobObserver {
     private final Function<TrainingJob, Optional<ConfigMap>> cachedReport;
     private final Predicate<String> nodeExists;
     private final Clock clock;
+    private final Function<TrainingJob, List<String>> missingResources;
+    private final Function<TrainingJob, List<TrainingJob>> peers;
+
+    /** Largest value of the {@code checkpoint} and {@code progress} keys believed (the trainer writes ~300 bytes). */
+    public static final int MAX_REPORT_BYTES = 4096;
+    /** Largest {@code inventory} value believed: 20 entries of ~250 bytes each, with room to spare. */
+    public static final int MAX_INVENTORY_BYTES = 16384;
 
     public JobObserver(PodLister pods, Function<TrainingJob, Optional<ConfigMap>> cachedReport,
             Predicate<String> nodeExists, Clock clock) {
+        this(pods, cachedReport, nodeExists, clock, j -> List.of(), j -> List.of());
+    }
+
+    public JobObserver(PodLister pods, Function<TrainingJob, Optional<ConfigMap>> cachedReport,
+            Predicate<String> nodeExists, Clock clock, Function<TrainingJob, List<String>> missingResources,
+            Function<TrainingJob, List<TrainingJob>> peers) {
         this.pods = pods;
         this.cachedReport = cachedReport;
         this.nodeExists = nodeExists;
         this.clock = clock;
+        this.missingResources = missingResources;
+        this.peers = peers;
     }
 
     /**
@@ -58,8 +73,36 @@ public final class JobObserver {
         workers.sort(Comparator.comparingInt(WorkerView::attempt).thenComparingInt(WorkerView::rank));
         Optional<ConfigMap> cm = freshReport.isPresent() ? freshReport : cachedReport.apply(job);
         Map<String, String> data = cm.map(ConfigMap::getData).orElse(Map.of());
-        return new ObservedJob(job, workers, Report.parse(data.get(Names.REPORT_KEY_CHECKPOINT)),
-                Report.Progress.parse(data.get(Names.REPORT_KEY_PROGRESS)), clock.instant());
+        List<String> problems = new ArrayList<>();
+        String checkpoint = bounded(data, Names.REPORT_KEY_CHECKPOINT, MAX_REPORT_BYTES, problems);
+        String progress = bounded(data, Names.REPORT_KEY_PROGRESS, MAX_REPORT_BYTES, problems);
+        String inventory = bounded(data, Names.REPORT_KEY_INVENTORY, MAX_INVENTORY_BYTES, problems);
+        Report report = Report.parse(checkpoint);
+        Report.Progress p = Report.Progress.parse(progress);
+        Report.Inventory inv = Report.Inventory.parse(inventory);
+        unreadable(checkpoint, report, Names.REPORT_KEY_CHECKPOINT, problems);
+        unreadable(progress, p, Names.REPORT_KEY_PROGRESS, problems);
+        unreadable(inventory, inv, Names.REPORT_KEY_INVENTORY, problems);
+        return new ObservedJob(job, workers, report, p, inv, List.copyOf(problems), missingResources.apply(job),
+                peers.apply(job), clock.instant());
+    }
+
+    /** The value of a report key, or null (with a problem) when it is larger than anything the trainer writes. */
+    private static String bounded(Map<String, String> data, String key, int max, List<String> problems) {
+        String v = data.get(key);
+        if (v != null && v.length() > max) {
+            problems.add("report key " + key + " is " + v.length() + " bytes, more than the " + max
+                    + " a trainer writes; ignored");
+            return null;
+        }
+        return v;
+    }
+
+    private static void unreadable(String raw, Object parsed, String key, List<String> problems) {
+        if (raw != null && !raw.isBlank() && parsed == null) {
+            problems.add("report key " + key + " is not a " + key + " report: "
+                    + PodClassifier.abbreviate(raw.length() > 80 ? raw.substring(0, 80) : raw));
+        }
     }
 
     /** The checkpoint report a trainer wrote to its termination log on SIGTERM, if any. */

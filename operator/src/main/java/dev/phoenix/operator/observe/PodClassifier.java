@@ -19,6 +19,11 @@ public final class PodClassifier {
     static final Set<String> PLATFORM_STATUS_REASONS = Set.of("Evicted", "Preempting", "Shutdown", "Terminated",
             "NodeShutdown", "NodeLost", "NodeAffinity", "OutOfcpu", "OutOfmemory", "UnexpectedAdmissionError");
 
+    /** Waiting reasons of a container that will not start without a change (image, config, command). */
+    static final Set<String> CANNOT_START_REASONS = Set.of("CreateContainerConfigError", "CreateContainerError",
+            "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull", "RunContainerError",
+            "CrashLoopBackOff");
+
     private PodClassifier() {}
 
     /**
@@ -56,10 +61,48 @@ public final class PodClassifier {
         if ("Failed".equals(phase)) {
             return classifyFailure(pod);
         }
+        Optional<PodOutcome> stuck = cannotStart(pod);
+        if (stuck.isPresent()) {
+            return stuck.get();
+        }
         if ("Running".equals(phase)) {
             return PodOutcome.of(PodOutcome.Kind.RUNNING);
         }
         return PodOutcome.of(PodOutcome.Kind.PENDING);
+    }
+
+    /**
+     * A pod that cannot start by itself: a container waiting for a reason such as ErrImagePull or
+     * CreateContainerConfigError, or PodScheduled=False (Unschedulable). Carries the pod's own reason and message.
+     */
+    static Optional<PodOutcome> cannotStart(Pod pod) {
+        var status = pod.getStatus();
+        if (status == null) {
+            return Optional.empty();
+        }
+        List<ContainerStatus> all = new java.util.ArrayList<>();
+        if (status.getInitContainerStatuses() != null) {
+            all.addAll(status.getInitContainerStatuses());
+        }
+        if (status.getContainerStatuses() != null) {
+            all.addAll(status.getContainerStatuses());
+        }
+        for (ContainerStatus cs : all) {
+            var waiting = cs.getState() == null ? null : cs.getState().getWaiting();
+            if (waiting != null && waiting.getReason() != null && CANNOT_START_REASONS.contains(waiting.getReason())) {
+                return Optional.of(PodOutcome.cannotStart(waiting.getReason(), "container " + cs.getName()
+                        + (waiting.getMessage() == null ? "" : ": " + abbreviate(waiting.getMessage()))));
+            }
+        }
+        if (status.getConditions() != null) {
+            for (PodCondition c : status.getConditions()) {
+                if ("PodScheduled".equals(c.getType()) && "False".equals(c.getStatus()) && c.getReason() != null) {
+                    return Optional.of(PodOutcome.cannotStart(c.getReason(),
+                            c.getMessage() == null ? null : abbreviate(c.getMessage())));
+                }
+            }
+        }
+        return Optional.empty();
     }
 
     private static PodOutcome classifyFailure(Pod pod) {
@@ -74,7 +117,9 @@ public final class PodClassifier {
                     JsonNode msg = TerminationMessage.parse(t.getMessage());
                     Long step = msg != null && msg.hasNonNull("step") ? msg.get("step").asLong() : null;
                     String text = msg != null && msg.hasNonNull("message") ? msg.get("message").asText() : t.getMessage();
-                    return PodOutcome.checkpointInvalid(step, text);
+                    String result = msg != null && msg.hasNonNull("result") ? msg.get("result").asText() : null;
+                    return PodOutcome.checkpointInvalid(PodOutcome.DIRECTORY_IN_USE.equals(result)
+                            ? PodOutcome.DIRECTORY_IN_USE : "CheckpointInvalid", step, abbreviate(text));
                 }
                 String message = "container " + cs.getName() + " exited with code " + t.getExitCode()
                         + (t.getMessage() == null || t.getMessage().isBlank() ? "" : ": " + abbreviate(t.getMessage()));

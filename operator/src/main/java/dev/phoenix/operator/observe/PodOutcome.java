@@ -1,7 +1,7 @@
 package dev.phoenix.operator.observe;
 
 /**
- * What a worker pod's state means for the gang. The classification follows shared/DESIGN.md
+ * What a worker pod's state means for the gang. The classification follows docs/design.md
  * "Preemption versus failure": the platform ending a pod is a preemption, the program ending itself
  * non-zero is a failure, exit 65 is the trainer refusing an invalid checkpoint.
  */
@@ -21,6 +21,9 @@ public record PodOutcome(Kind kind, String reason, String message, Integer exitC
         CHECKPOINT_INVALID
     }
 
+    /** Termination result of a trainer refusing a directory that holds another job's checkpoints (exit 65). */
+    public static final String DIRECTORY_IN_USE = "CheckpointDirectoryInUse";
+
     public static PodOutcome of(Kind kind) {
         return new PodOutcome(kind, null, null, null, null);
     }
@@ -34,7 +37,16 @@ public record PodOutcome(Kind kind, String reason, String message, Integer exitC
     }
 
     public static PodOutcome checkpointInvalid(Long step, String message) {
-        return new PodOutcome(Kind.CHECKPOINT_INVALID, "CheckpointInvalid", message, 65, step);
+        return checkpointInvalid("CheckpointInvalid", step, message);
+    }
+
+    public static PodOutcome checkpointInvalid(String reason, Long step, String message) {
+        return new PodOutcome(Kind.CHECKPOINT_INVALID, reason, message, 65, step);
+    }
+
+    /** Pending for a reason it will not get over by itself: the pod's own reason and message. */
+    public static PodOutcome cannotStart(String reason, String message) {
+        return new PodOutcome(Kind.PENDING, reason, message, null, null);
     }
 
     public boolean ended() {

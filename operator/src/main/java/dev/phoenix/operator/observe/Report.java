@@ -29,6 +29,32 @@ public record Report(long step, String digest, String stateDigest, Integer attem
         return new CheckpointRecord(step, digest, stateDigest, attempt, timeline, time);
     }
 
+    /**
+     * Inventory (ConfigMap key {@code inventory}): the committed, verified checkpoints on disk, newest first,
+     * {@code {"timeline","attempt","jobUid","time","checkpoints":[{"step","digest","stateDigest","timeline"}]}}.
+     * Parsed as written; {@code ReportValidator} decides whether it is believed.
+     */
+    public record Inventory(String timeline, Integer attempt, String jobUid, java.util.List<Entry> checkpoints) {
+        public record Entry(Long step, String digest, String stateDigest, String timeline) {}
+
+        public static Inventory parse(String json) {
+            JsonNode node = TerminationMessage.parse(json);
+            if (node == null || !node.path("checkpoints").isArray()) {
+                return null;
+            }
+            java.util.List<Entry> entries = new java.util.ArrayList<>();
+            for (JsonNode e : node.get("checkpoints")) {
+                entries.add(new Entry(e.hasNonNull("step") && e.get("step").canConvertToLong() ? e.get("step").asLong() : null,
+                        e.hasNonNull("digest") ? e.get("digest").asText() : null,
+                        e.hasNonNull("stateDigest") ? e.get("stateDigest").asText() : null,
+                        e.hasNonNull("timeline") ? e.get("timeline").asText() : null));
+            }
+            return new Inventory(node.hasNonNull("timeline") ? node.get("timeline").asText() : null,
+                    node.hasNonNull("attempt") ? node.get("attempt").asInt() : null,
+                    node.hasNonNull("jobUid") ? node.get("jobUid").asText() : null, entries);
+        }
+    }
+
     /** Progress report (ConfigMap key {@code progress}): {@code {"step","attempt","timeline","time"}}. */
     public record Progress(long step, Integer attempt, String timeline) {
         public static Progress parse(String json) {

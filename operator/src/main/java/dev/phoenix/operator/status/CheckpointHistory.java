@@ -9,18 +9,22 @@ import java.util.Objects;
 import java.util.Optional;
 
 /**
- * The checkpoints a job's status knows: {@code latestCheckpoint} (what the next attempt resumes from)
- * and a bounded history, newest first, that keeps invalid entries so they are never used again.
+ * The checkpoints a job's status knows: {@code latestCheckpoint} and {@code checkpoints}, the mirror of
+ * the trainer's inventory of what is on disk (newest first, bounded), plus a few entries found invalid so
+ * they are never used again. Entries that retention deleted or a timeline change moved aside leave the
+ * mirror with the next inventory (docs/design.md, "Checkpoint truth and safety").
  */
 public final class CheckpointHistory {
-    /** Enough to fall back several times; small enough that status stays far below etcd's object limit. */
+    /** The trainer's inventory bound; small enough that status stays far below etcd's object limit. */
     public static final int LIMIT = 20;
+    /** Invalid entries kept besides the inventory. */
+    static final int INVALID_LIMIT = 5;
 
     private CheckpointHistory() {}
 
     /**
-     * Accepts a trainer report if it belongs to the current timeline and moves the latest checkpoint
-     * forward; never backwards, never to a checkpoint already marked invalid.
+     * Accepts a validated checkpoint report of the current timeline: moves the latest checkpoint forward
+     * (never backwards, never to a checkpoint marked invalid) and lists it until the next inventory.
      *
      * @return true if status changed
      */
@@ -29,7 +33,7 @@ public final class CheckpointHistory {
             return false;
         }
         CheckpointRecord latest = status.getLatestCheckpoint();
-        if (latest != null && latest.getStep() != null && report.getStep() <= latest.getStep()) {
+        if (latest != null && latest.getStep() != null && report.getStep() <= latest.getStep() && latest.usable()) {
             return false;
         }
         if (isKnownInvalid(status, report)) {
@@ -37,24 +41,47 @@ public final class CheckpointHistory {
         }
         status.setLatestCheckpoint(report.copy());
         List<CheckpointRecord> history = history(status);
-        history.removeIf(r -> Objects.equals(r.getStep(), report.getStep())
-                && Objects.equals(r.getTimeline(), report.getTimeline()));
-        history.add(0, report.copy());
-        history.sort(Comparator.comparing(CheckpointRecord::getStep, Comparator.nullsLast(Comparator.reverseOrder())));
-        while (history.size() > LIMIT) {
-            // Drop the oldest valid entry first: invalid ones are what keeps a bad step from being retried.
-            int victim = history.size() - 1;
-            for (int i = history.size() - 1; i >= 0; i--) {
-                if (history.get(i).usable()) { victim = i; break; }
-            }
-            history.remove(victim);
-        }
+        history.removeIf(r -> Objects.equals(r.getStep(), report.getStep()));
+        history.add(report.copy());
+        normalise(history);
         return true;
+    }
+
+    /**
+     * Replaces the valid entries with the trainer's inventory (already validated, newest first). Invalid
+     * markers stay; an inventory entry that matches one (same step and digest) stays invalid.
+     */
+    public static void mirror(TrainingJobStatus status, List<CheckpointRecord> inventory) {
+        List<CheckpointRecord> history = history(status);
+        List<CheckpointRecord> invalid = history.stream().filter(r -> !r.usable()).toList();
+        List<CheckpointRecord> next = new ArrayList<>(invalid);
+        for (CheckpointRecord r : inventory) {
+            boolean bad = invalid.stream().anyMatch(i -> Objects.equals(i.getStep(), r.getStep())
+                    && (i.getDigest() == null || Objects.equals(i.getDigest(), r.getDigest())));
+            if (!bad) {
+                next.add(r.copy());
+            }
+        }
+        history.clear();
+        history.addAll(next);
+        normalise(history);
+        // What is on disk is the truth: a newer verified checkpoint than the reported latest is the latest.
+        Optional<CheckpointRecord> newest = history.stream().filter(CheckpointRecord::usable).findFirst();
+        CheckpointRecord latest = status.getLatestCheckpoint();
+        if (newest.isPresent() && (latest == null || latest.getStep() == null || !latest.usable()
+                || newest.get().getStep() > latest.getStep())) {
+            status.setLatestCheckpoint(newest.get().copy());
+        }
+    }
+
+    /** A new timeline branches at {@code step}: the trainer moves everything newer aside, status forgets it. */
+    public static void branch(TrainingJobStatus status, long step) {
+        history(status).removeIf(r -> r.usable() && r.getStep() != null && r.getStep() > step);
     }
 
     private static boolean isKnownInvalid(TrainingJobStatus status, CheckpointRecord report) {
         return history(status).stream().anyMatch(r -> !r.usable() && Objects.equals(r.getStep(), report.getStep())
-                && Objects.equals(r.getDigest(), report.getDigest()));
+                && (r.getDigest() == null || Objects.equals(r.getDigest(), report.getDigest())));
     }
 
     /** Records that the trainer found checkpoint {@code step} missing or invalid. */
@@ -74,8 +101,9 @@ public final class CheckpointHistory {
             r.setTimeline(timeline);
             r.setValid(false);
             r.setInvalidReason(reason);
-            history.add(0, r);
+            history.add(r);
         }
+        normalise(history);
         CheckpointRecord latest = status.getLatestCheckpoint();
         if (latest != null && Objects.equals(latest.getStep(), step)) {
             latest.setValid(false);
@@ -83,24 +111,28 @@ public final class CheckpointHistory {
         }
     }
 
-    /**
-     * The newest valid checkpoint older than {@code step} that the current line of training can resume
-     * from: one of the current timeline, or one at or before the step the timeline branched from.
-     * Training is deterministic from step 0, so a step on the trunk is the same state on every branch.
-     */
-    public static Optional<CheckpointRecord> fallbackBefore(TrainingJobStatus status, long step, Long branchStep) {
-        return history(status).stream()
-                .filter(CheckpointRecord::usable)
-                .filter(r -> r.getStep() != null && r.getStep() < step && r.getStep() > 0)
-                .filter(r -> Objects.equals(r.getTimeline(), status.getTimeline())
-                        || (branchStep != null && r.getStep() <= branchStep))
-                .max(Comparator.comparing(CheckpointRecord::getStep));
-    }
-
-    /** A known valid record for a step (any timeline), used when a user pins a step. */
+    /** A known valid record for a step (on disk as far as the last inventory knows), used when a user pins a step. */
     public static Optional<CheckpointRecord> find(TrainingJobStatus status, long step) {
         return history(status).stream().filter(r -> r.getStep() != null && r.getStep() == step)
                 .filter(CheckpointRecord::usable).findFirst();
+    }
+
+    /** Newest first; at most {@link #INVALID_LIMIT} invalid and {@link #LIMIT} entries in all. */
+    private static void normalise(List<CheckpointRecord> history) {
+        history.sort(Comparator.comparing(CheckpointRecord::getStep, Comparator.nullsLast(Comparator.reverseOrder())));
+        int invalid = 0;
+        for (int i = 0; i < history.size(); i++) {
+            if (!history.get(i).usable() && ++invalid > INVALID_LIMIT) {
+                history.remove(i--);
+            }
+        }
+        while (history.size() > LIMIT) {
+            int victim = history.size() - 1;
+            for (int i = history.size() - 1; i >= 0; i--) {
+                if (history.get(i).usable()) { victim = i; break; }
+            }
+            history.remove(victim);
+        }
     }
 
     private static List<CheckpointRecord> history(TrainingJobStatus status) {

@@ -17,6 +17,8 @@ public final class Conditions {
     public static final String CHECKPOINT_VALID = "CheckpointValid";
     /** False while the spec breaks a rule the schema cannot express (see SpecValidator); nothing starts. */
     public static final String SPEC_VALID = "SpecValid";
+    /** False while a report in the report ConfigMap (or a termination message) is rejected; it is not copied. */
+    public static final String REPORTS_VALID = "ReportsValid";
 
     private Conditions() {}
 

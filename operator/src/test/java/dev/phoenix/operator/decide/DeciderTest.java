@@ -22,7 +22,7 @@ class DeciderTest {
         assertThat(d.status().getTimeline()).isEqualTo("t1");
         Action.CreateWorkers c = create(d);
         assertThat(c.ranks()).containsExactly(0, 1);
-        assertThat(c.resumeStep()).isEqualTo(-1);
+        assertThat(c.resumeStep()).isEqualTo(0); // from scratch: the pod factory writes -1
         assertThat(c.ensureResources()).isTrue();
         assertThat(d.events()).extracting(JobEvent::reason).containsExactly("Started");
     }
@@ -263,7 +263,7 @@ class DeciderTest {
         j.job.getSpec().setResumeStep(0L);
         j.decide();
         Action.CreateWorkers c = create(j.gone());
-        assertThat(c.resumeStep()).isEqualTo(-1);
+        assertThat(c.resumeStep()).isEqualTo(0); // from scratch: the pod factory writes -1
         assertThat(c.timeline()).isEqualTo("t2");
     }
 

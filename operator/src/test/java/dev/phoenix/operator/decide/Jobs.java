@@ -21,6 +21,10 @@ final class Jobs {
     final List<WorkerView> workers = new ArrayList<>();
     Report report;
     Report.Progress progress;
+    Report.Inventory inventory;
+    List<String> reportProblems = List.of();
+    List<String> missingResources = List.of();
+    List<TrainingJob> peers = List.of();
     Instant now = T0;
 
     Jobs(int replicas) {
@@ -42,7 +46,8 @@ final class Jobs {
 
     /** Decides, then applies the new status to the job like a successful status write. */
     Decision decide() {
-        Decision d = Decider.decide(new ObservedJob(job, List.copyOf(workers), report, progress, now));
+        Decision d = Decider.decide(new ObservedJob(job, List.copyOf(workers), report, progress, inventory,
+                reportProblems, missingResources, peers, now));
         job.setStatus(d.status());
         return d;
     }
@@ -66,9 +71,24 @@ final class Jobs {
     }
 
     Jobs checkpoint(long step, String timeline) {
-        report = new Report(step, "sha256:d" + step, "sha256:s" + step, job.getStatus().getAttempt(), timeline,
+        report = new Report(step, digest('d', step), digest('5', step), job.getStatus().getAttempt(), timeline,
                 now.toString());
         return this;
+    }
+
+    /** The trainer's inventory of the current attempt and timeline: these steps on disk, newest first. */
+    Jobs inventory(long... steps) {
+        List<Report.Inventory.Entry> entries = new ArrayList<>();
+        for (long step : steps) {
+            entries.add(new Report.Inventory.Entry(step, digest('d', step), digest('5', step), job.getStatus().getTimeline()));
+        }
+        inventory = new Report.Inventory(job.getStatus().getTimeline(), job.getStatus().getAttempt(), "uid-1", entries);
+        return this;
+    }
+
+    /** A digest in the trainer's format, distinct per step and kind. */
+    static String digest(char kind, long step) {
+        return "sha256:" + kind + String.format("%063x", step);
     }
 
     Jobs later(int seconds) {

@@ -80,6 +80,30 @@ public final class CheckpointStore {
     return out;
   }
 
+  /**
+   * The first committed checkpoint that another TrainingJob wrote (its manifest names a different job UID),
+   * described with its owner, or empty. Checkpoints without a UID (written outside Kubernetes) belong to
+   * nobody in particular and are accepted.
+   */
+  public Optional<String> foreignOwner(String jobUid) throws IOException {
+    if (jobUid == null || jobUid.isBlank()) {
+      return Optional.empty();
+    }
+    for (Path dir : committed().descendingMap().values()) {
+      Manifest m;
+      try {
+        m = Json.CANONICAL.readValue(dir.resolve(Manifest.FILE).toFile(), Manifest.class);
+      } catch (IOException | RuntimeException e) {
+        continue; // an unreadable manifest is not a checkpoint; verification says so when it matters
+      }
+      if (m.jobUid() != null && !m.jobUid().equals(jobUid)) {
+        return Optional.of(dir.getFileName() + " belongs to job " + (m.job() == null ? "?" : m.job()) + " (uid "
+            + m.jobUid() + ")");
+      }
+    }
+    return Optional.empty();
+  }
+
   /** Uncommitted temporary directories of a step (saves that never completed). */
   public List<Path> tmpDirs(long step) throws IOException {
     List<Path> out = new ArrayList<>();

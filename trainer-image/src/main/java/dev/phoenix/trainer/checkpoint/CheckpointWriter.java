@@ -32,6 +32,12 @@ public final class CheckpointWriter {
 
   public Saved save(CheckpointStore store, TrainingState state, NonTensorState meta, int attempt, String timeline,
       int worldSize, String backend) throws IOException {
+    return save(store, state, meta, attempt, timeline, worldSize, backend, null, null);
+  }
+
+  /** @param job {@code namespace/name} of the owning TrainingJob, {@code jobUid} its UID (both may be null) */
+  public Saved save(CheckpointStore store, TrainingState state, NonTensorState meta, int attempt, String timeline,
+      int worldSize, String backend, String job, String jobUid) throws IOException {
     long t0 = System.nanoTime();
     long step = state.step();
     Path tmp = store.newTmpDir(step);
@@ -49,7 +55,7 @@ public final class CheckpointWriter {
     }
     String stateDigest = StateDigest.of(entries, meta);
     Manifest manifest = new Manifest(Manifest.FORMAT_VERSION, step, attempt, timeline, Instant.now().truncatedTo(java.time.temporal.ChronoUnit.MILLIS).toString(),
-        worldSize, backend, stateDigest, entries, meta);
+        job, jobUid, worldSize, backend, stateDigest, entries, meta);
     byte[] manifestBytes = Json.PRETTY.writeValueAsBytes(manifest);
     writeFully(tmp.resolve(Manifest.FILE), ByteBuffer.wrap(manifestBytes));
     CheckpointStore.fsyncDir(tmp);

@@ -28,6 +28,11 @@ public final class TrainerConfig {
       description = "Namespace of the job and its report ConfigMap (env: PHOENIX_NAMESPACE).")
   public String namespace;
 
+  @Option(names = "--job-uid", descriptionKey = "PHOENIX_JOB_UID", defaultValue = "",
+      description = "UID of the TrainingJob (env: PHOENIX_JOB_UID); written into every manifest, and a checkpoint "
+          + "directory holding another job's checkpoints is refused (exit 65). Empty = no ownership check.")
+  public String jobUid;
+
   @Option(names = "--pod-name", descriptionKey = "PHOENIX_POD_NAME,HOSTNAME", defaultValue = "local",
       description = "Pod name (env: PHOENIX_POD_NAME, HOSTNAME).")
   public String podName;
@@ -159,6 +164,11 @@ public final class TrainerConfig {
     return new ModelSpec(input, hidden, layers, classes);
   }
 
+  /** {@code namespace/name} of the job, as written into manifests. */
+  public String jobRef() {
+    return namespace + "/" + jobName;
+  }
+
   public boolean resuming() {
     return resumeStep > 0;
   }
@@ -170,7 +180,8 @@ public final class TrainerConfig {
     require(steps >= 1, "--steps must be >= 1");
     require(checkpointInterval >= 0, "--checkpoint-interval must be >= 0");
     require(checkpointKeep >= 0, "--checkpoint-keep must be >= 0");
-    require(resumeStep <= steps, "--resume-step " + resumeStep + " is beyond --steps " + steps);
+    // A resume step beyond --steps is the operator's (or user's) value, not bad usage: the trainer
+    // refuses it like any checkpoint it cannot resume from (exit 65), see Trainer.
     require(timeline.matches("[A-Za-z0-9._-]+"), "--timeline must match [A-Za-z0-9._-]+");
     modelSpec();
   }

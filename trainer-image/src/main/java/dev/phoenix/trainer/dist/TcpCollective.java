@@ -51,8 +51,22 @@ public final class TcpCollective implements Collective {
     }
   }
 
+  /** The rendezvous was abandoned because the process was asked to stop (SIGTERM while the gang forms). */
+  public static final class Cancelled extends IOException {
+    Cancelled(String message) {
+      super(message);
+    }
+  }
+
   public static TcpCollective connect(int rank, int worldSize, String masterAddr, int masterPort, String jobName,
       int attempt, Duration rendezvousTimeout, Duration ioTimeout) throws IOException {
+    return connect(rank, worldSize, masterAddr, masterPort, jobName, attempt, rendezvousTimeout, ioTimeout, () -> false);
+  }
+
+  /** @param cancelled polled while waiting for peers (at least every 200 ms): true abandons the rendezvous */
+  public static TcpCollective connect(int rank, int worldSize, String masterAddr, int masterPort, String jobName,
+      int attempt, Duration rendezvousTimeout, Duration ioTimeout, java.util.function.BooleanSupplier cancelled)
+      throws IOException {
     long deadline = System.nanoTime() + rendezvousTimeout.toNanos();
     if (rank == 0) {
       ServerSocket server = new ServerSocket();
@@ -76,7 +90,12 @@ public final class TcpCollective implements Collective {
           server.close();
           throw new IOException("rendezvous timed out: " + joined + " of " + (worldSize - 1) + " peers joined");
         }
-        server.setSoTimeout((int) Math.min(Integer.MAX_VALUE, left));
+        if (cancelled.getAsBoolean()) {
+          server.close();
+          throw new Cancelled("rendezvous abandoned: stop requested with " + joined + " of " + (worldSize - 1)
+              + " peers joined");
+        }
+        server.setSoTimeout((int) Math.min(200, left));
         Socket s;
         try {
           s = server.accept();
@@ -126,6 +145,9 @@ public final class TcpCollective implements Collective {
     }
     IOException last = null;
     while (System.nanoTime() < deadline) {
+      if (cancelled.getAsBoolean()) {
+        throw new Cancelled("rendezvous abandoned: stop requested before rank 0 answered");
+      }
       Socket s = new Socket();
       try {
         s.connect(new InetSocketAddress(masterAddr, masterPort), 5_000);

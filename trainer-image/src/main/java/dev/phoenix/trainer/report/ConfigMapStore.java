@@ -13,7 +13,12 @@ public interface ConfigMapStore {
    * Sets one key, only if the ConfigMap still has {@code resourceVersion} (optimistic locking);
    * throws {@link ConflictException} otherwise.
    */
-  void put(String key, String value, String resourceVersion) throws ConflictException, Exception;
+  default void put(String key, String value, String resourceVersion) throws ConflictException, Exception {
+    put(Map.of(key, value), resourceVersion);
+  }
+
+  /** Sets several keys in one write (all or none), with the same optimistic locking. */
+  void put(Map<String, String> entries, String resourceVersion) throws ConflictException, Exception;
 
   /** Human-readable name, for logs. */
   String describe();

@@ -55,10 +55,11 @@ public final class Fabric8ConfigMapStore implements ConfigMapStore, AutoCloseabl
   }
 
   @Override
-  public void put(String key, String value, String resourceVersion) throws ConflictException {
+  public void put(Map<String, String> entries, String resourceVersion) throws ConflictException {
     ObjectNode patch = JsonNodeFactory.instance.objectNode();
     patch.putObject("metadata").put("resourceVersion", resourceVersion);
-    patch.putObject("data").put(key, value);
+    ObjectNode data = patch.putObject("data");
+    entries.forEach(data::put);
     try {
       client.configMaps().inNamespace(namespace).withName(name)
           .patch(PatchContext.of(PatchType.JSON_MERGE), patch.toString());

@@ -4,6 +4,8 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.phoenix.trainer.checkpoint.Json;
 import java.time.Clock;
 import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -55,24 +57,80 @@ public final class Reporter implements AutoCloseable {
 
   /** Reports a committed and verified checkpoint; returns once written, skipped or out of time. */
   public Outcome reportCheckpoint(Reports.CheckpointReport report, Duration timeout) {
+    return reportCheckpoint(report, null, timeout);
+  }
+
+  /**
+   * Reports a committed and verified checkpoint together with the inventory of what is on disk, and
+   * progress at least at that step, in one write: the operator accepts a checkpoint report only if the
+   * inventory written with it lists it and progress has reached it.
+   *
+   * <p>This trainer's own knowledge wins over what the ConfigMap says: only a report of a <em>newer
+   * attempt</em> of the same timeline is left alone. A step the ConfigMap claims but the disk does not
+   * hold must never keep the trainer from reporting its real checkpoints.
+   */
+  public Outcome reportCheckpoint(Reports.CheckpointReport report, Reports.Inventory inventory, Duration timeout) {
     Reports.CheckpointReport body = report.withResult(null);
-    Outcome o = write(Reports.CHECKPOINT_KEY, Json.write(body), existing -> {
-      JsonNode old = parse(existing);
-      if (old == null || !report.timeline().equals(old.path("timeline").asText())) {
-        return true; // first report, or a new timeline replaces the old one
+    Reports.Progress progress = new Reports.Progress(report.step(), report.attempt(), report.timeline(), now());
+    Outcome o = write(existing -> {
+      Map<String, String> out = new LinkedHashMap<>();
+      JsonNode old = parse(existing.get(Reports.CHECKPOINT_KEY));
+      boolean newerAttempt = old != null && report.timeline().equals(old.path("timeline").asText())
+          && old.path("attempt").asInt(0) > report.attempt();
+      if (newerAttempt) {
+        log.info("not reporting checkpoint {}: {} holds a report of attempt {} of timeline {}", report.step(),
+            store.describe(), old.path("attempt").asInt(), report.timeline());
+        return out;
       }
-      long oldStep = old.path("step").asLong(-1);
-      if (oldStep > report.step()) {
-        log.info("not reporting checkpoint {}: {} already reports step {} of timeline {}", report.step(),
-            store.describe(), oldStep, report.timeline());
-        return false;
+      boolean same = old != null && report.timeline().equals(old.path("timeline").asText())
+          && old.path("step").asLong(-1) == report.step() && report.digest().equals(old.path("digest").asText())
+          && old.path("attempt").asInt(0) == report.attempt();
+      if (!same) {
+        out.put(Reports.CHECKPOINT_KEY, Json.write(body));
       }
-      return !(oldStep == report.step() && report.digest().equals(old.path("digest").asText()));
+      if (inventory != null && inventoryShouldWrite(existing.get(Reports.INVENTORY_KEY), inventory)) {
+        out.put(Reports.INVENTORY_KEY, Json.write(inventory));
+      }
+      if (progressShouldWrite(existing.get(Reports.PROGRESS_KEY), progress)) {
+        out.put(Reports.PROGRESS_KEY, Json.write(progress));
+      }
+      return out;
     }, timeout);
     if (o == Outcome.WRITTEN) {
       log.info("reported checkpoint step {} to {}", report.step(), store.describe());
     }
     return o;
+  }
+
+  /** Reports the inventory alone (after a start's aside-move, or after retention). */
+  public Outcome reportInventory(Reports.Inventory inventory, Duration timeout) {
+    return write(existing -> inventoryShouldWrite(existing.get(Reports.INVENTORY_KEY), inventory)
+        ? Map.of(Reports.INVENTORY_KEY, Json.write(inventory)) : Map.of(), timeout);
+  }
+
+  private static boolean inventoryShouldWrite(String existing, Reports.Inventory inventory) {
+    JsonNode old = parse(existing);
+    if (old == null || !inventory.timeline().equals(old.path("timeline").asText())) {
+      return true;
+    }
+    if (old.path("attempt").asInt(0) > inventory.attempt()) {
+      return false; // a newer attempt of this timeline knows better
+    }
+    // Rewritten only when something changed (the time alone does not count).
+    return old.path("attempt").asInt(0) != inventory.attempt()
+        || !Json.write(old.path("checkpoints")).equals(Json.write(inventory.checkpoints()));
+  }
+
+  private static boolean progressShouldWrite(String existing, Reports.Progress p) {
+    JsonNode old = parse(existing);
+    if (old == null || !p.timeline().equals(old.path("timeline").asText())) {
+      return true;
+    }
+    int oldAttempt = old.path("attempt").asInt(0);
+    if (oldAttempt != p.attempt()) {
+      return oldAttempt < p.attempt();
+    }
+    return old.path("step").asLong(-1) < p.step();
   }
 
   /** Queues a progress report if the last one is at least the progress interval old. */
@@ -94,24 +152,16 @@ public final class Reporter implements AutoCloseable {
 
   /** Writes a progress report now (synchronously); visible for tests. */
   public Outcome writeProgress(Reports.Progress p, Duration timeout) {
-    return write(Reports.PROGRESS_KEY, Json.write(p), existing -> {
-      JsonNode old = parse(existing);
-      if (old == null || !p.timeline().equals(old.path("timeline").asText())) {
-        return true;
-      }
-      int oldAttempt = old.path("attempt").asInt(0);
-      if (oldAttempt != p.attempt()) {
-        return oldAttempt < p.attempt();
-      }
-      return old.path("step").asLong(-1) < p.step();
-    }, timeout);
+    return write(existing -> progressShouldWrite(existing.get(Reports.PROGRESS_KEY), p)
+        ? Map.of(Reports.PROGRESS_KEY, Json.write(p)) : Map.of(), timeout);
   }
 
-  interface Guard {
-    boolean shouldWrite(String existing);
+  /** From the ConfigMap's current data, the keys to write (none: skip). */
+  interface Plan {
+    Map<String, String> entries(Map<String, String> existing);
   }
 
-  private Outcome write(String key, String json, Guard guard, Duration timeout) {
+  private Outcome write(Plan plan, Duration timeout) {
     long deadline = System.nanoTime() + timeout.toNanos();
     int tries = 0;
     long backoff = backoffMillis;
@@ -120,23 +170,24 @@ public final class Reporter implements AutoCloseable {
       try {
         Optional<ConfigMapStore.Snapshot> snap = store.get();
         if (snap.isEmpty()) {
-          log.warn("{} does not exist; {} not reported", store.describe(), key);
+          log.warn("{} does not exist; report not written", store.describe());
           return Outcome.FAILED;
         }
-        if (!guard.shouldWrite(snap.get().data().get(key))) {
+        Map<String, String> entries = plan.entries(snap.get().data());
+        if (entries.isEmpty()) {
           return Outcome.SKIPPED;
         }
-        store.put(key, json, snap.get().resourceVersion());
+        store.put(entries, snap.get().resourceVersion());
         return Outcome.WRITTEN;
       } catch (ConfigMapStore.ConflictException e) {
-        log.debug("conflict writing {} (try {}), re-reading", key, tries);
+        log.debug("conflict writing the report (try {}), re-reading", tries);
       } catch (Exception e) {
-        log.warn("writing {} to {} failed (try {}): {}", key, store.describe(), tries, e.toString());
+        log.warn("writing the report to {} failed (try {}): {}", store.describe(), tries, e.toString());
         sleep(Math.min(backoff, Math.max(0, (deadline - System.nanoTime()) / 1_000_000)));
         backoff = Math.min(backoff * 2, 2000);
       }
       if (System.nanoTime() >= deadline) {
-        log.error("giving up reporting {} to {} after {} tries", key, store.describe(), tries);
+        log.error("giving up reporting to {} after {} tries", store.describe(), tries);
         return Outcome.FAILED;
       }
     }

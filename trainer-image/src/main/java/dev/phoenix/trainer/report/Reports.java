@@ -8,6 +8,7 @@ public final class Reports {
 
   public static final String CHECKPOINT_KEY = "checkpoint";
   public static final String PROGRESS_KEY = "progress";
+  public static final String INVENTORY_KEY = "inventory";
 
   /** {@code checkpoint} key; with {@code result} it is also the termination message after SIGTERM. */
   @JsonInclude(JsonInclude.Include.NON_NULL)
@@ -20,6 +21,14 @@ public final class Reports {
       return new CheckpointReport(result, step, digest, stateDigest, attempt, timeline, t);
     }
   }
+
+  /**
+   * {@code inventory} key: the committed, verified checkpoints on disk, newest first, at most
+   * {@link dev.phoenix.trainer.checkpoint.Inventory#LIMIT}; {@code jobUid} says which job wrote it.
+   */
+  @JsonInclude(JsonInclude.Include.NON_NULL)
+  public record Inventory(String timeline, int attempt, String jobUid, String time,
+      java.util.List<dev.phoenix.trainer.checkpoint.Inventory.Entry> checkpoints) {}
 
   @JsonInclude(JsonInclude.Include.NON_NULL)
   public record Progress(long step, int attempt, String timeline, String time) {}
