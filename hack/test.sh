@@ -3,7 +3,7 @@
 # kube-apiserver + etcd, the local node and control plane, the trainer's exactness tests, and the
 # end-to-end suite (real operator, real trainer, real scheduler and controller manager, preemptions).
 # On a fresh Debian 12 machine it first installs what it needs (see hack/prerequisites.sh); the
-# expensive part, building Kubernetes 1.20.2 from Debian's sources, is cached under ~/.cache/phoenix.
+# expensive part, building Kubernetes from its Go modules, is cached under ~/.cache/phoenix.
 #
 #   hack/test.sh                 # everything
 #   hack/test.sh -pl operator    # extra arguments go to Maven

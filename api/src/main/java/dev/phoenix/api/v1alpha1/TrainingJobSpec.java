@@ -22,7 +22,7 @@ public class TrainingJobSpec {
     // gang; say so at admission instead of silently overriding the user's restartPolicy.
     @ValidationRule(value = "!has(self.spec) || !has(self.spec.restartPolicy) || self.spec.restartPolicy == 'Never'",
             message = "restartPolicy must be Never (or unset): Phoenix restarts the whole gang from a checkpoint, never one container in place",
-            fieldPath = ".spec.restartPolicy", reason = "FieldValueNotSupported")
+            fieldPath = ".spec.restartPolicy", reason = "FieldValueInvalid")
     @JsonPropertyDescription("Pod template of every worker. Phoenix adds the PHOENIX_* environment, labels, hostname/subdomain and forces restartPolicy Never (a gang restarts as a whole, never one container in place).")
     private PodTemplateSpec template;
 

@@ -20,8 +20,11 @@ import java.util.concurrent.TimeUnit;
  * the default cache {@code ~/.cache/phoenix/k8s/v<VERSION>/bin} if complete.
  */
 public final class KubernetesBinaries {
-  /** Must match PINNED_K8S_VERSION in hack/k8s-binaries.sh (KubernetesBinariesTest checks it). */
-  public static final String VERSION = "1.37.2";
+  /** The release CI runs on; must match PINNED_K8S_VERSION in hack/k8s-binaries.sh (KubernetesBinariesTest). */
+  public static final String PINNED_VERSION = "1.37.2";
+  /** The release in use: {@code PHOENIX_K8S_VERSION} (as for hack/k8s-binaries.sh), else the pinned one. */
+  public static final String VERSION = System.getenv().getOrDefault("PHOENIX_K8S_VERSION", PINNED_VERSION)
+      .replaceFirst("^v", "");
   public static final String ENV_BIN_DIR = "PHOENIX_K8S_BIN_DIR";
   public static final String PROPERTY_BIN_DIR = "phoenix.k8s.binDir";
   public static final String SCRIPT = "hack/k8s-binaries.sh";

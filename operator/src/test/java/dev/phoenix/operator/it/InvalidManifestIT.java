@@ -60,7 +60,7 @@ class InvalidManifestIT {
                 Arguments.of("no spec at all", VALID.substring(0, VALID.indexOf("spec:")), "spec"),
                 Arguments.of("no pod template", VALID.substring(0, VALID.indexOf("  template:")), "spec.template"),
                 Arguments.of("no checkpoint section", VALID.replace("  checkpoint:\n    path: /checkpoints\n"
-                        + "    intervalSteps: 10\n", ""), "\"checkpoint\""),
+                        + "    intervalSteps: 10\n", ""), "spec.checkpoint"),
                 Arguments.of("relative checkpoint path", VALID.replace("path: /checkpoints", "path: checkpoints"),
                         "spec.checkpoint.path"),
                 Arguments.of("checkpoint interval of 0 steps", VALID.replace("intervalSteps: 10", "intervalSteps: 0"),
@@ -84,7 +84,7 @@ class InvalidManifestIT {
                               containers:
                                 - name: trainer
                                   image: phoenix/trainer:0.1.0
-                        """, "      nodeSelector: {gpu: \"true\"}\n"), "\"containers\""),
+                        """, "      nodeSelector: {gpu: \"true\"}\n"), "spec.template.spec.containers"),
                 Arguments.of("container without image", VALID.replace("      image: phoenix/trainer:0.1.0\n", ""),
                         "image"),
                 Arguments.of("misspelled field (replica)", VALID.replace("replicas: 2", "replica: 2"), "replica"),
