@@ -9,6 +9,8 @@
 #   runc                            Debian's `runc` (symlinked)
 #   cni/                            Debian's `containernetworking-plugins` (/usr/lib/cni, symlinked)
 #   pause                           local-cluster/src/main/c/pause.c, built static with gcc
+#   pause.oci.tar                   an OCI image archive of it (docker.io/phoenix/pause:1.0): the pod
+#                                   sandbox image, made with tar and sha256sum (one layer, no registry)
 #
 #   hack/node-binaries.sh            # prints the bin directory on its LAST stdout line
 #
@@ -35,7 +37,8 @@ containerd_ok() {
     "$BIN_DIR/containerd" --version 2>/dev/null | grep -q "v${CONTAINERD_VERSION}"
 }
 crictl_ok() { [ -x "$BIN_DIR/crictl" ] && "$BIN_DIR/crictl" --version 2>/dev/null | grep -q "v${CRICTL_VERSION}"; }
-pause_ok() { [ -x "$BIN_DIR/pause" ] && [ "$BIN_DIR/pause" -nt "$PAUSE_SRC" ]; }
+pause_ok() { [ -x "$BIN_DIR/pause" ] && [ "$BIN_DIR/pause" -nt "$PAUSE_SRC" ] &&
+  [ -f "$BIN_DIR/pause.oci.tar" ] && [ "$BIN_DIR/pause.oci.tar" -nt "$BIN_DIR/pause" ]; }
 debian_ok() { [ -x /usr/sbin/runc ] && [ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] &&
   [ -x /usr/lib/cni/portmap ] && [ -x /usr/lib/cni/loopback ]; }
 links_ok() { [ "$(readlink "$BIN_DIR/runc" 2>/dev/null)" = /usr/sbin/runc ] &&
@@ -58,6 +61,30 @@ apt_install() {
   $SUDO apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends "$@" >&2 ||
     { $SUDO apt-get -o DPkg::Lock::Timeout=900 update -qq >&2 &&
       $SUDO apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends "$@" >&2; }
+}
+
+# pause_image BINARY OUT: an OCI image layout (https://github.com/opencontainers/image-spec) as a tar,
+# reproducible (fixed mtimes and owners): one uncompressed layer holding /pause, run as 65535.
+pause_image() {
+  local bin="$1" out="$2" t d
+  t=$(mktemp -d)
+  mkdir -p "$t/rootfs" "$t/oci/blobs/sha256"
+  cp "$bin" "$t/rootfs/pause"
+  tar -C "$t/rootfs" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf "$t/layer.tar" pause
+  blob() { d=$(sha256sum "$1" | cut -d' ' -f1); cp "$1" "$t/oci/blobs/sha256/$d"; echo "$d $(stat -c %s "$1")"; }
+  read -r layer_d layer_s < <(blob "$t/layer.tar")
+  printf '{"architecture":"amd64","os":"linux","config":{"Entrypoint":["/pause"],"User":"65535:65535"},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' \
+    "$layer_d" > "$t/config.json"
+  read -r config_d config_s < <(blob "$t/config.json")
+  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:%s","size":%s}]}' \
+    "$config_d" "$config_s" "$layer_d" "$layer_s" > "$t/manifest.json"
+  read -r manifest_d manifest_s < <(blob "$t/manifest.json")
+  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"annotations":{"io.containerd.image.name":"docker.io/phoenix/pause:1.0","org.opencontainers.image.ref.name":"1.0"}}]}' \
+    "$manifest_d" "$manifest_s" > "$t/oci/index.json"
+  printf '{"imageLayoutVersion":"1.0.0"}' > "$t/oci/oci-layout"
+  tar -C "$t/oci" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf "$out.tmp" oci-layout index.json blobs
+  mv "$out.tmp" "$out"
+  rm -rf "$t"
 }
 
 if ! debian_ok || ! command -v gcc >/dev/null || [ ! -f /usr/lib/x86_64-linux-gnu/libc.a ]; then
@@ -97,6 +124,7 @@ if ! pause_ok; then
   gcc -Os -static -Wall -Werror -o "$BIN_DIR/pause.tmp" "$PAUSE_SRC"
   strip "$BIN_DIR/pause.tmp"
   mv "$BIN_DIR/pause.tmp" "$BIN_DIR/pause"
+  pause_image "$BIN_DIR/pause" "$BIN_DIR/pause.oci.tar"
   phase_end
 fi
 
