@@ -1,258 +1,197 @@
 #!/usr/bin/env bash
-# Provision a Kubernetes v1.20.2 control plane (etcd, kube-apiserver, kube-scheduler,
-# kube-controller-manager, kubectl) into one directory, idempotently.
+# Provision a current Kubernetes for tests and the local run, idempotently:
+#   etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kubectl (one pinned
+#   Kubernetes release) and kwok (the Kubernetes project's node/pod simulator).
 #
 #   hack/k8s-binaries.sh            # prints the bin directory on its LAST stdout line
 #
-# Target: ${PHOENIX_K8S_DIR:-$HOME/.cache/phoenix/k8s/v1.20.2}/bin
-# Sources, in order (each one only fills in binaries still missing):
-#   a) the target already holds working binaries        -> done (fast path, no lock, < 1 s)
-#   b) $KUBEBUILDER_ASSETS or ~/.kubeapitest/k8s/1.20.2-linux-amd64 -> copied
-#   c) dl.k8s.io reachable                               -> official release binaries (sha256-checked)
-#   d) otherwise                                         -> built from Debian 12's `kubernetes` source
-#      package (vendored 1.20.2) with Debian's golang-go, vendored modern-go/reflect2 replaced by
-#      Debian's 1.0.2 (1.0.1 crashes the apiserver under Go >= 1.18 on the first custom-resource
-#      write); etcd from Debian's etcd-server.
-# Afterwards ~/.kubeapitest/k8s/1.20.2-linux-amd64/{etcd,kube-apiserver,kubectl} are symlinked to
-# the target so Fabric8's kube-api-test finds them without downloading.
+# Target: ${PHOENIX_K8S_DIR:-$HOME/.cache/phoenix/k8s/v$PHOENIX_K8S_VERSION}/bin
+# Sources, in order (each fills in only what is still missing):
+#   a) the target already holds working binaries of the right versions  -> done (< 1 s, no lock)
+#   b) dl.k8s.io reachable (not on this workplace)                       -> official release binaries
+#   c) otherwise: built from the published Go modules through the Go module proxy:
+#      - Kubernetes: k8s.io/kubernetes@v$K8S_VERSION in a small build module (hack/gobuild/kubernetes)
+#        whose go.mod `replace`s every k8s.io/* staging module (which the kubernetes go.mod points at
+#        ./staging/...) with the matching published v0.X.Y, the way out-of-tree schedulers build;
+#        version strings injected with -ldflags as the Kubernetes release build does;
+#      - etcd: go.etcd.io/etcd/server/v3 (hack/gobuild/etcd: the server's own main, its sibling
+#        modules replaced with published versions);
+#      - kwok: sigs.k8s.io/kwok/cmd/kwok (go install of the published module).
 #
-# Environment:
-#   PHOENIX_K8S_DIR          cache directory (default ~/.cache/phoenix/k8s/v1.20.2)
-#   PHOENIX_K8S_NO_DOWNLOAD  =1: skip (c) even when dl.k8s.io is reachable
-#   PHOENIX_K8S_KEEP_BUILD   =1: keep the unpacked source tree after a build from source
-#   KUBE_API_TEST_DIR        kube-api-test's directory (default ~/.kubeapitest)
-# All progress goes to stderr; only the bin directory goes to stdout.
+# Switch the release: PHOENIX_K8S_VERSION=1.36.3 hack/k8s-binaries.sh (any 1.34+ release on the
+# Go proxy; the build module is generated from that release's go.mod; the pinned release uses the
+# committed go.sum). Safe to run concurrently: one flock per target, binaries move into place only
+# when all are built. Progress and per-step timings go to stderr; only the bin directory to stdout.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+REPO=$(pwd)
 
-K8S_VERSION=1.20.2
-ETCD_VERSION=3.4.13 # the etcd that Kubernetes 1.20 was released and tested with
-BINARIES=(etcd kube-apiserver kube-scheduler kube-controller-manager kubectl)
+PINNED_K8S_VERSION=1.37.2
+K8S_VERSION="${PHOENIX_K8S_VERSION:-$PINNED_K8S_VERSION}"
+K8S_VERSION="${K8S_VERSION#v}"
+ETCD_VERSION="${PHOENIX_ETCD_VERSION:-3.6.16}" # the etcd 3.6 line Kubernetes 1.34+ is tested with
+KWOK_VERSION="${PHOENIX_KWOK_VERSION:-0.8.0}"
+BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl kwok)
 K8S_DIR="${PHOENIX_K8S_DIR:-$HOME/.cache/phoenix/k8s/v${K8S_VERSION}}"
 BIN_DIR="$K8S_DIR/bin"
-KAT_DIR="${KUBE_API_TEST_DIR:-$HOME/.kubeapitest}/k8s/${K8S_VERSION}-linux-amd64"
-export DEBIAN_FRONTEND=noninteractive
+export GOFLAGS="${GOFLAGS:--buildvcs=false}"
+export CGO_ENABLED=0 # static binaries, as the Kubernetes release builds its server binaries
 
 T0=$(date +%s)
-log() { printf '[k8s-binaries %4ss] %s\n' "$(( $(date +%s) - T0 ))" "$*" >&2; }
+log() { printf '[k8s-binaries %4ss] %s\n' "$(($(date +%s) - T0))" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 phase_start() { PHASE_NAME="$1"; PHASE_T=$(date +%s); log "phase '$1' ..."; }
-phase_end() { log "phase '$PHASE_NAME' took $(( $(date +%s) - PHASE_T ))s"; }
+phase_end() { log "phase '$PHASE_NAME' took $(($(date +%s) - PHASE_T))s"; }
 
-# --- checks ---------------------------------------------------------------------------------------
 # version_ok FILE: the binary runs and reports the expected version.
 version_ok() {
-  local f="$1" name out
+  local f="$1" out
   [ -f "$f" ] && [ -x "$f" ] || return 1
-  name=$(basename "$f")
-  case "$name" in
-    etcd) out=$("$f" --version 2>/dev/null) || return 1; [[ "$out" == *"etcd Version: 3."* ]] ;;
-    kubectl) out=$("$f" version --client --short 2>/dev/null || "$f" version --client 2>/dev/null) || return 1
-             [[ "$out" == *"v${K8S_VERSION}"* ]] ;;
+  case "$(basename "$f")" in
+    etcd) out=$("$f" --version 2>/dev/null) || return 1; [[ "$out" == *"etcd Version: ${ETCD_VERSION}"* ]] ;;
+    kwok) out=$("$f" --version 2>/dev/null) || return 1; [[ "$out" == *"${KWOK_VERSION}"* ]] ;;
+    kubectl) out=$("$f" version --client 2>/dev/null) || return 1; [[ "$out" == *"v${K8S_VERSION}"* ]] ;;
     *) out=$("$f" --version 2>/dev/null) || return 1; [[ "$out" == *"v${K8S_VERSION}"* ]] ;;
   esac
 }
-missing() { local b; for b in "${BINARIES[@]}"; do version_ok "$BIN_DIR/$b" || echo "$b"; done; }
-# The stamp records size and mtime of every binary once they all passed version_ok, so the fast
-# path needs no exec (well under a second even on a loaded machine).
+missing() { local b; for b in "${BINARIES[@]}"; do version_ok "$1/$b" || echo "$b"; done; }
+# The stamp records size and mtime of every binary once all passed version_ok, so the fast path
+# needs no exec (well under a second even on a loaded machine).
 stamp() { (cd "$BIN_DIR" && stat -L -c '%n %s %Y' "${BINARIES[@]}") 2>/dev/null; }
-all_ok() {
-  [ -f "$BIN_DIR/.complete" ] || return 1
-  [ "$(cat "$BIN_DIR/.complete")" = "$(stamp)" ] && return 0
-  [ -z "$(missing)" ] && stamp > "$BIN_DIR/.complete"
-}
-
-link_kubeapitest() {
-  mkdir -p "$KAT_DIR"
-  local b
-  for b in etcd kube-apiserver kubectl; do
-    # never replace a real binary someone else put there
-    if [ -e "$KAT_DIR/$b" ] && [ ! -L "$KAT_DIR/$b" ]; then continue; fi
-    ln -sfn "$BIN_DIR/$b" "$KAT_DIR/$b"
-  done
-}
-
-finish() {
-  link_kubeapitest
-  echo "$BIN_DIR"
-  exit 0
-}
+all_ok() { [ -f "$BIN_DIR/.complete" ] && [ "$(cat "$BIN_DIR/.complete")" = "$(stamp)" ]; }
 
 # --- (a) fast path ----------------------------------------------------------------------------------
 if all_ok; then
-  [ -L "$KAT_DIR/kube-apiserver" ] || [ -e "$KAT_DIR/kube-apiserver" ] || link_kubeapitest
+  log "cached: $BIN_DIR (Kubernetes v$K8S_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION)"
   echo "$BIN_DIR"
   exit 0
 fi
 
-mkdir -p "$BIN_DIR"
+mkdir -p "$K8S_DIR"
 exec 9>"$K8S_DIR/.lock"
-log "waiting for lock $K8S_DIR/.lock"
+log "waiting for the lock on $K8S_DIR (another provisioning may be running) ..."
 flock 9
-if all_ok; then log "provisioned by a concurrent caller"; finish; fi
-
-install_bin() { # install_bin SRC NAME: copy (resolving links) atomically
-  local src="$1" name="$2"
-  [ "$(readlink -f "$src")" = "$(readlink -f "$BIN_DIR/$name" 2>/dev/null || true)" ] && return 0
-  cp -L "$src" "$BIN_DIR/.$name.tmp" && chmod 0755 "$BIN_DIR/.$name.tmp" && mv -f "$BIN_DIR/.$name.tmp" "$BIN_DIR/$name"
-}
-
-# --- (b) local copies -----------------------------------------------------------------------------
-phase_start local-copies
-for dir in "${KUBEBUILDER_ASSETS:-}" "$KAT_DIR"; do
-  [ -n "$dir" ] && [ -d "$dir" ] || continue
-  for b in $(missing); do
-    if version_ok "$dir/$b" && [ "$(readlink -f "$dir/$b")" != "$(readlink -f "$BIN_DIR/$b" 2>/dev/null || true)" ]; then
-      log "copying $b from $dir"; install_bin "$dir/$b" "$b"
-    fi
-  done
-done
-phase_end
-if [ -z "$(missing)" ]; then stamp > "$BIN_DIR/.complete"; finish; fi
-
-# --- (c) download -----------------------------------------------------------------------------------
-arch() { case "$(uname -m)" in x86_64) echo amd64;; aarch64|arm64) echo arm64;; *) uname -m;; esac; }
-download_ok=false
-if [ "${PHOENIX_K8S_NO_DOWNLOAD:-0}" != 1 ] && command -v curl >/dev/null \
-   && curl -fsSL --max-time 10 -o /dev/null "https://dl.k8s.io/release/v${K8S_VERSION}/bin/linux/$(arch)/kubectl.sha256" 2>/dev/null; then
-  download_ok=true
+if all_ok; then
+  log "provisioned by a concurrent run: $BIN_DIR"
+  echo "$BIN_DIR"
+  exit 0
 fi
-if $download_ok; then
+mkdir -p "$BIN_DIR"
+if [ -z "$(missing "$BIN_DIR")" ]; then
+  stamp >"$BIN_DIR/.complete"
+  echo "$BIN_DIR"
+  exit 0
+fi
+STAGE="$K8S_DIR/stage"
+rm -rf "$STAGE"
+mkdir -p "$STAGE"
+# keep what is already good
+for b in "${BINARIES[@]}"; do version_ok "$BIN_DIR/$b" && cp -p "$BIN_DIR/$b" "$STAGE/$b"; done
+todo=$(missing "$STAGE" | tr '\n' ' ')
+log "Kubernetes v$K8S_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION; to provision: $todo"
+
+# --- (b) official release binaries ------------------------------------------------------------------
+if [ "${PHOENIX_K8S_NO_DOWNLOAD:-}" != 1 ] && curl -fsS -m 5 -o /dev/null "https://dl.k8s.io/release/v${K8S_VERSION}/bin/linux/amd64/kubectl.sha256" 2>/dev/null; then
   phase_start download
-  tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-  for b in $(missing); do
-    if [ "$b" = etcd ]; then
-      tgz="etcd-v${ETCD_VERSION}-linux-$(arch).tar.gz"
-      for base in "https://storage.googleapis.com/etcd/v${ETCD_VERSION}" \
-                  "https://github.com/etcd-io/etcd/releases/download/v${ETCD_VERSION}"; do
-        log "downloading $base/$tgz"
-        if curl -fsSL --retry 3 -o "$tmp/$tgz" "$base/$tgz"; then
-          tar -xzf "$tmp/$tgz" -C "$tmp" && install_bin "$tmp/etcd-v${ETCD_VERSION}-linux-$(arch)/etcd" etcd && break
-        fi
-      done
-    else
-      url="https://dl.k8s.io/release/v${K8S_VERSION}/bin/linux/$(arch)/$b"
-      log "downloading $url"
-      if curl -fsSL --retry 3 -o "$tmp/$b" "$url" && curl -fsSL --retry 3 -o "$tmp/$b.sha256" "$url.sha256"; then
-        if [ "$(sha256sum "$tmp/$b" | cut -d' ' -f1)" = "$(tr -d ' \n' < "$tmp/$b.sha256")" ]; then
-          install_bin "$tmp/$b" "$b"
-        else
-          log "sha256 mismatch for $b, ignoring the download"
-        fi
-      fi
-    fi
+  for b in kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl; do
+    [[ " $todo " == *" $b "* ]] || continue
+    url="https://dl.k8s.io/release/v${K8S_VERSION}/bin/linux/amd64/$b"
+    curl -fsSL -m 600 -o "$STAGE/$b" "$url" && sum=$(curl -fsSL -m 30 "$url.sha256") \
+      && echo "$sum  $STAGE/$b" | sha256sum -c --quiet - && chmod +x "$STAGE/$b" || rm -f "$STAGE/$b"
   done
   phase_end
-  if [ -z "$(missing)" ]; then stamp > "$BIN_DIR/.complete"; finish; fi
-else
-  log "dl.k8s.io not reachable (or PHOENIX_K8S_NO_DOWNLOAD=1): building from Debian sources"
+  todo=$(missing "$STAGE" | tr '\n' ' ')
 fi
 
-# --- (d) Debian: etcd-server + build from the kubernetes source package ------------------------------
-[ -r /etc/debian_version ] || die "no binaries found, no internet, and this is not Debian: cannot build $(missing | tr '\n' ' ')"
-SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo -n"
-APT_GET="$SUDO apt-get -o DPkg::Lock::Timeout=900 -o Acquire::Retries=3"
+# --- (c) build from the Go modules --------------------------------------------------------------------
+command -v go >/dev/null || die "no Go toolchain (needs Go >= 1.26; the Debian image of this workplace ships it)"
+log "$(go version)"
+BUILD="$K8S_DIR/build"
+mkdir -p "$BUILD"
 
-ensure_deb_src() {
-  if apt-cache showsrc kubernetes 2>/dev/null | grep -q '^Package: kubernetes'; then return 0; fi
-  log "adding deb-src entries for the configured Debian archive"
-  if [ -f /etc/apt/sources.list.d/debian.sources ]; then
-    sed -e 's/^Types:.*$/Types: deb-src/' /etc/apt/sources.list.d/debian.sources \
-      | $SUDO tee /etc/apt/sources.list.d/phoenix-deb-src.sources >/dev/null
-  elif [ -f /etc/apt/sources.list ] && grep -q '^deb ' /etc/apt/sources.list; then
-    grep '^deb ' /etc/apt/sources.list | sed -e 's/^deb /deb-src /' \
-      | $SUDO tee /etc/apt/sources.list.d/phoenix-deb-src.list >/dev/null
+k8s_todo=""
+for b in kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl; do
+  [[ " $todo " == *" $b "* ]] && k8s_todo+=" $b"
+done
+if [ -n "$k8s_todo" ]; then
+  phase_start "kubernetes-module v$K8S_VERSION"
+  mod="$BUILD/kubernetes"
+  rm -rf "$mod"
+  mkdir -p "$mod"
+  if [ "$K8S_VERSION" = "$PINNED_K8S_VERSION" ]; then
+    # The pinned release: go.mod and go.sum are committed, so every module is checksum-pinned.
+    cp "$REPO/hack/gobuild/kubernetes/go.mod" "$REPO/hack/gobuild/kubernetes/go.sum" "$mod/"
+    (cd "$mod" && go mod download >&2) || die "go mod download of the pinned build module failed (a module the build needs is not served? see above)"
   else
-    echo "deb-src http://deb.debian.org/debian bookworm main" | $SUDO tee /etc/apt/sources.list.d/phoenix-deb-src.list >/dev/null
+    # Another release: generate the build module from that release's own go.mod (every
+    # `k8s.io/x => ./staging/...` becomes `k8s.io/x => k8s.io/x v0.MINOR.PATCH`), then let `go get`
+    # resolve exactly the commands we build. To pin it, copy $mod/go.{mod,sum} (keep them with
+    # PHOENIX_K8S_KEEP_BUILD=1) into hack/gobuild/kubernetes/ and bump PINNED_K8S_VERSION.
+    go mod download -json "k8s.io/kubernetes@v$K8S_VERSION" >"$BUILD/kubernetes.json" \
+      || die "the Go module proxy does not serve k8s.io/kubernetes@v$K8S_VERSION (go mod download failed; see above)"
+    kmod=$(sed -n 's/^\t"GoMod": "\(.*\)",$/\1/p' "$BUILD/kubernetes.json")
+    staging_version="v0.${K8S_VERSION#1.}"
+    {
+      echo "module phoenix.dev/gobuild/kubernetes"
+      echo
+      echo "go $(sed -n 's/^go //p' "$kmod")"
+      echo
+      echo "require k8s.io/kubernetes v$K8S_VERSION"
+      echo
+      echo "replace ("
+      grep -E '^\s+k8s\.io/[^ ]+ => \./staging/' "$kmod" | awk -v v="$staging_version" '{print "\t" $1 " => " $1 " " v}'
+      echo ")"
+    } >"$mod/go.mod"
+    pkgs=()
+    for b in kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl; do pkgs+=("k8s.io/kubernetes/cmd/$b@v$K8S_VERSION"); done
+    (cd "$mod" && go get "${pkgs[@]}" >&2) || die "go get of the Kubernetes v$K8S_VERSION commands failed (a module the build needs is not served? see above)"
   fi
-  $APT_GET update -q >&2
-  apt-cache showsrc kubernetes 2>/dev/null | grep -q '^Package: kubernetes' || die "no source package 'kubernetes' after adding deb-src"
-}
-
-need_pkgs=()
-pkg_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
-want() { local p; for p in "$@"; do pkg_installed "$p" || need_pkgs+=("$p"); done; }
-missing_now="$(missing | tr '\n' ' ')"
-[[ " $missing_now " == *" etcd "* ]] && want etcd-server
-if [[ "$missing_now" == *kube* ]]; then
-  want golang-go golang-github-modern-go-reflect2-dev dpkg-dev rsync make jq bash findutils coreutils xz-utils
-fi
-
-phase_start apt
-if [ ${#need_pkgs[@]} -gt 0 ] || [[ "$missing_now" == *kube* ]]; then
-  # refresh the lists only when needed (fresh machines have empty lists)
-  if [ ${#need_pkgs[@]} -gt 0 ] && ! apt-cache show "${need_pkgs[@]}" >/dev/null 2>&1; then $APT_GET update -q >&2; fi
-  [[ "$missing_now" == *kube* ]] && ensure_deb_src
-  if [ ${#need_pkgs[@]} -gt 0 ]; then
-    log "apt-get install ${need_pkgs[*]}"
-    $APT_GET install -y -q --no-install-recommends "${need_pkgs[@]}" >&2
-  fi
-fi
-phase_end
-
-if [[ " $missing_now " == *" etcd "* ]]; then
-  etcd_path=$(dpkg -L etcd-server | grep -E '/s?bin/etcd$' | head -n1)
-  [ -n "$etcd_path" ] || die "etcd-server installed but no etcd binary in it"
-  log "etcd from Debian: $etcd_path"
-  install_bin "$etcd_path" etcd
-fi
-
-kube_missing=$(missing | grep '^kube' || true)
-if [ -n "$kube_missing" ]; then
-  BUILD_DIR="$K8S_DIR/build"
-  phase_start fetch-source
-  rm -rf "$BUILD_DIR"; mkdir -p "$BUILD_DIR"
-  # apt-get source drops privileges to _apt when it can; download into a world-writable dir
-  chmod 0777 "$BUILD_DIR"
-  ( cd "$BUILD_DIR" && apt-get source -q --download-only kubernetes >&2 )
-  ( cd "$BUILD_DIR" && dpkg-source --no-check -x ./kubernetes_*.dsc src >&2 )
-  [ -f "$BUILD_DIR/src/Makefile" ] || die "unpacking the kubernetes source package failed"
   phase_end
 
-  phase_start patch-reflect2
-  SRC="$BUILD_DIR/src"
-  R2=/usr/share/gocode/src/github.com/modern-go/reflect2
-  [ -f "$R2/reflect2.go" ] || die "Debian's reflect2 not found at $R2"
-  rm -rf "$SRC/vendor/github.com/modern-go/reflect2"
-  cp -r "$R2" "$SRC/vendor/github.com/modern-go/reflect2"
-  # debian/rules builds with a GOPATH that contains k8s.io/kubernetes -> the tree
-  mkdir -p "$SRC/.go/src/k8s.io"
-  ln -sfn ../../.. "$SRC/.go/src/k8s.io/kubernetes"
-  # The source tarball is no git tree: without this the binaries report v0.0.0-master+...
-  commit=$(sed -n 's/^[[:space:]]*gitCommit[[:space:]]*=[[:space:]]*"\([0-9a-f]*\)".*/\1/p' \
-    "$SRC/staging/src/k8s.io/component-base/version/base.go" | head -n1)
-  {
-    echo "KUBE_GIT_COMMIT='${commit}'"
-    echo "KUBE_GIT_TREE_STATE='clean'"
-    echo "KUBE_GIT_VERSION='v${K8S_VERSION}'"
-    echo "KUBE_GIT_MAJOR='${K8S_VERSION%%.*}'"
-    echo "KUBE_GIT_MINOR='$(cut -d. -f2 <<<"$K8S_VERSION")'"
-  } > "$BUILD_DIR/version.env"
-  phase_end
-
-  build() { # build cmd/a cmd/b ...
-    ( cd "$SRC" && env GOPATH="$SRC/.go" CGO_ENABLED=0 PATH="/usr/lib/go/bin:$PATH" \
-        KUBE_GIT_VERSION_FILE="$BUILD_DIR/version.env" make WHAT="$*" >&2 )
-  }
-  # kube-apiserver first (most consumers need only it), the rest in one go afterwards.
-  if grep -qx kube-apiserver <<<"$kube_missing"; then
-    phase_start build-kube-apiserver
-    build cmd/kube-apiserver || die "building kube-apiserver failed"
-    install_bin "$SRC/_output/bin/kube-apiserver" kube-apiserver
+  minor="${K8S_VERSION#1.}"; minor="${minor%%.*}"
+  ld="-s -w"
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ld+=" -X $pkg.gitVersion=v$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+    ld+=" -X $pkg.gitTreeState=clean -X $pkg.gitCommit=go-module-k8s.io/kubernetes@v$K8S_VERSION"
+    ld+=" -X $pkg.buildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  done
+  for b in $k8s_todo; do
+    phase_start "build $b"
+    (cd "$mod" && go build -trimpath -ldflags "$ld" -o "$STAGE/$b" "k8s.io/kubernetes/cmd/$b") \
+      || die "go build k8s.io/kubernetes/cmd/$b failed"
     phase_end
-  fi
-  rest=$(grep -vx kube-apiserver <<<"$kube_missing" | sed 's#^#cmd/#' | tr '\n' ' ' || true)
-  if [ -n "${rest// /}" ]; then
-    rest_list=$(echo $rest); phase_start "build-${rest_list// /,}"
-    # shellcheck disable=SC2086
-    build $rest || die "building $rest failed"
-    for w in $rest; do install_bin "$SRC/_output/bin/$(basename "$w")" "$(basename "$w")"; done
-    phase_end
-  fi
-  if [ "${PHOENIX_K8S_KEEP_BUILD:-0}" != 1 ]; then rm -rf "$BUILD_DIR"; fi
+  done
 fi
 
-still=$(missing | tr '\n' ' ')
-[ -z "${still// /}" ] || die "still missing or not working after all sources: $still"
-stamp > "$BIN_DIR/.complete"
-log "all binaries in $BIN_DIR (total $(( $(date +%s) - T0 ))s)"
-finish
+if [[ " $todo " == *" etcd "* ]]; then
+  phase_start "build etcd $ETCD_VERSION"
+  mod="$BUILD/etcd"
+  rm -rf "$mod"
+  cp -r "$REPO/hack/gobuild/etcd" "$mod"
+  if [ "$ETCD_VERSION" != "$(sed -n 's/^require go.etcd.io\/etcd\/server\/v3 v//p' "$mod/go.mod")" ]; then
+    sed -i "s/ v3\.[0-9.]*$/ v$ETCD_VERSION/" "$mod/go.mod"
+    (cd "$mod" && go mod tidy >&2)
+  fi
+  (cd "$mod" && go build -trimpath -ldflags "-s -w" -o "$STAGE/etcd" .) || die "go build of etcd $ETCD_VERSION failed"
+  phase_end
+fi
+
+if [[ " $todo " == *" kwok "* ]]; then
+  phase_start "build kwok $KWOK_VERSION"
+  GOBIN="$STAGE" go install -trimpath -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION" \
+    "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION" || die "go install sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION failed"
+  phase_end
+fi
+
+left=$(missing "$STAGE" | tr '\n' ' ')
+[ -z "$left" ] || die "binaries missing or reporting a wrong version after provisioning: $left"
+for b in "${BINARIES[@]}"; do mv -f "$STAGE/$b" "$BIN_DIR/$b"; done
+rm -rf "$STAGE"
+[ "${PHOENIX_K8S_KEEP_BUILD:-}" = 1 ] || rm -rf "$BUILD"
+stamp >"$BIN_DIR/.complete"
+for b in "${BINARIES[@]}"; do
+  v=$("$BIN_DIR/$b" --version 2>/dev/null || "$BIN_DIR/$b" version --client 2>/dev/null | head -1)
+  log "  $b: $(echo "$v" | head -1)"
+done
+log "provisioned $BIN_DIR in $(($(date +%s) - T0))s"
+echo "$BIN_DIR"

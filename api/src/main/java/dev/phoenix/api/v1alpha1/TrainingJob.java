@@ -1,6 +1,7 @@
 package dev.phoenix.api.v1alpha1;
 
 import io.fabric8.crd.generator.annotation.AdditionalPrinterColumn;
+import io.fabric8.generator.annotation.ValidationRule;
 import io.fabric8.kubernetes.api.model.Namespaced;
 import io.fabric8.kubernetes.client.CustomResource;
 import io.fabric8.kubernetes.model.annotation.Group;
@@ -27,6 +28,15 @@ import io.fabric8.kubernetes.model.annotation.Version;
 @AdditionalPrinterColumn(name = "Preemptions", jsonPath = ".status.preemptions", type = AdditionalPrinterColumn.Type.INTEGER, priority = 1)
 @AdditionalPrinterColumn(name = "Failures", jsonPath = ".status.failures", type = AdditionalPrinterColumn.Type.INTEGER, priority = 1)
 @AdditionalPrinterColumn(name = "Age", jsonPath = ".metadata.creationTimestamp", type = AdditionalPrinterColumn.Type.DATE)
+// The job's name becomes the headless Service's name and, as <job>-worker-<rank>, each pod's name
+// and hostname: a DNS-1035 label of at most 63 characters. The schema cannot see metadata.name, so
+// these two CEL rules refuse at admission a name that would otherwise leave every pod Pending.
+@ValidationRule(value = "self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",
+        messageExpression = "'metadata.name: ' + self.metadata.name + ' is not a DNS-1035 label (lower-case letters, digits and -, starting with a letter, no dots); it names the Service of the job and the hostnames of its workers'",
+        reason = "FieldValueInvalid")
+@ValidationRule(value = "!has(self.spec) || !has(self.spec.replicas) || size(self.metadata.name) + 8 + size(string(self.spec.replicas - 1)) <= 63",
+        messageExpression = "'metadata.name: ' + string(size(self.metadata.name)) + ' characters is too long for ' + string(self.spec.replicas) + ' replicas: worker hostname ' + self.metadata.name + '-worker-' + string(self.spec.replicas - 1) + ' would exceed 63 characters; use at most ' + string(55 - size(string(self.spec.replicas - 1))) + ' characters'",
+        reason = "FieldValueTooLong")
 public class TrainingJob extends CustomResource<TrainingJobSpec, TrainingJobStatus> implements Namespaced {
     public static final String GROUP = "phoenix.dev";
     public static final String VERSION = "v1alpha1";

@@ -6,6 +6,7 @@ import io.fabric8.generator.annotation.Default;
 import io.fabric8.generator.annotation.Max;
 import io.fabric8.generator.annotation.Min;
 import io.fabric8.generator.annotation.Required;
+import io.fabric8.generator.annotation.ValidationRule;
 import io.fabric8.kubernetes.api.model.PodTemplateSpec;
 
 /** What the user asks for. Field names are the contract of shared/DESIGN.md. */
@@ -17,6 +18,11 @@ public class TrainingJobSpec {
     private Integer replicas = 1;
 
     @Required
+    // A container restarted in place would leave its rank on another step than the rest of the
+    // gang; say so at admission instead of silently overriding the user's restartPolicy.
+    @ValidationRule(value = "!has(self.spec) || !has(self.spec.restartPolicy) || self.spec.restartPolicy == 'Never'",
+            message = "restartPolicy must be Never (or unset): Phoenix restarts the whole gang from a checkpoint, never one container in place",
+            fieldPath = ".spec.restartPolicy", reason = "FieldValueNotSupported")
     @JsonPropertyDescription("Pod template of every worker. Phoenix adds the PHOENIX_* environment, labels, hostname/subdomain and forces restartPolicy Never (a gang restarts as a whole, never one container in place).")
     private PodTemplateSpec template;
 

@@ -40,7 +40,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * A real Kubernetes 1.20 control plane on loopback: etcd, kube-apiserver and optionally
+ * A real Kubernetes control plane (the release {@code hack/k8s-binaries.sh} pins) on loopback: etcd, kube-apiserver and optionally
  * kube-scheduler and kube-controller-manager, each a child process with its log in the work dir.
  *
  * <pre>{@code
@@ -199,7 +199,6 @@ public final class ControlPlane implements AutoCloseable {
         "--bind-address=127.0.0.1",
         "--advertise-address=127.0.0.1",
         "--secure-port=" + apiServerPort,
-        "--insecure-port=0",
         "--cert-dir=" + workDir.resolve("apiserver-certs"),
         "--tls-cert-file=" + certs.servingCert,
         "--tls-private-key-file=" + certs.servingKey,
@@ -218,6 +217,10 @@ public final class ControlPlane implements AutoCloseable {
         "--kubelet-client-certificate=" + certs.kubeletClientCert,
         "--kubelet-client-key=" + certs.kubeletClientKey,
         "--allow-privileged=true",
+        // The API server authenticates to kubelets (logs, exec) with a certificate of this CA
+        // (CN kube-apiserver); kubelets serve self-signed certificates, which it does not verify.
+        "--kubelet-client-certificate=" + certs.servingCert,
+        "--kubelet-client-key=" + certs.servingKey,
         "--profiling=false",
         "--v=1"));
     if (options.defaultNotReadyTolerationSeconds != null) {
@@ -252,7 +255,6 @@ public final class ControlPlane implements AutoCloseable {
           "--authorization-kubeconfig=" + cmKubeconfig,
           "--bind-address=127.0.0.1",
           "--secure-port=" + controllerManagerPort,
-          "--port=0",
           "--cert-dir=" + workDir.resolve("controller-manager-certs"),
           "--leader-elect=false",
           "--controllers=*",
@@ -267,7 +269,6 @@ public final class ControlPlane implements AutoCloseable {
           "--node-monitor-period=" + seconds(options.nodeMonitorPeriod),
           "--node-monitor-grace-period=" + seconds(options.nodeMonitorGracePeriod),
           "--node-startup-grace-period=" + seconds(options.nodeMonitorGracePeriod.multipliedBy(2)),
-          "--pod-eviction-timeout=" + seconds(options.podEvictionTimeout),
           "--kube-api-qps=50",
           "--kube-api-burst=100",
           "--profiling=false",
@@ -283,7 +284,6 @@ public final class ControlPlane implements AutoCloseable {
           "--authorization-kubeconfig=" + schedulerKubeconfig,
           "--bind-address=127.0.0.1",
           "--secure-port=" + schedulerPort,
-          "--port=0",
           "--cert-dir=" + workDir.resolve("scheduler-certs"),
           "--leader-elect=false",
           "--profiling=false",
@@ -295,8 +295,8 @@ public final class ControlPlane implements AutoCloseable {
       String healthz = "https://127.0.0.1:" + controllerManagerPort + "/healthz";
       waitUntil("kube-controller-manager healthy (" + healthz + ")", deadline, watched,
           () -> "ok".equals(httpGet(healthz, null).strip()));
-      // Pods in "default" need its ServiceAccount and the token secret (1.20 admission).
-      waitUntil("default/default ServiceAccount with its token", deadline, watched,
+      // Pods in "default" need its ServiceAccount (ServiceAccount admission).
+      waitUntil("default/default ServiceAccount", deadline, watched,
           () -> serviceAccountReady("default", "default"));
     }
     if (scheduler != null) {
@@ -455,7 +455,7 @@ public final class ControlPlane implements AutoCloseable {
     return binDir;
   }
 
-  /** The 1.20 kubectl that belongs to this control plane. */
+  /** The kubectl of the same release as this control plane. */
   public Path kubectl() {
     return binDir.resolve("kubectl");
   }
@@ -546,7 +546,7 @@ public final class ControlPlane implements AutoCloseable {
 
   /**
    * Creates a namespace {@code <prefix>-<random>} and, when the controller manager runs, waits
-   * until its {@code default} ServiceAccount (and token) exists so pods can be admitted.
+   * until its {@code default} ServiceAccount exists so pods can be admitted.
    */
   public String createNamespace(String prefix) {
     requireStarted();
@@ -570,7 +570,9 @@ public final class ControlPlane implements AutoCloseable {
 
   private boolean serviceAccountReady(String namespace, String name) {
     ServiceAccount sa = adminClient().serviceAccounts().inNamespace(namespace).withName(name).get();
-    return sa != null && sa.getSecrets() != null && !sa.getSecrets().isEmpty();
+    // Since 1.24 pods get bound projected tokens; no token Secret is created, so the
+    // ServiceAccount object itself is all admission needs.
+    return sa != null;
   }
 
   private KubernetesClient newClient(String token, String namespace) {
@@ -785,7 +787,6 @@ public final class ControlPlane implements AutoCloseable {
     private Integer defaultUnreachableTolerationSeconds;
     private Duration nodeMonitorPeriod = Duration.ofSeconds(2);
     private Duration nodeMonitorGracePeriod = Duration.ofSeconds(20);
-    private Duration podEvictionTimeout = Duration.ofSeconds(10);
     private Duration startTimeout = Duration.ofMinutes(3);
     private final List<String> apiServerFlags = new ArrayList<>();
     private final List<String> controllerManagerFlags = new ArrayList<>();
@@ -848,12 +849,6 @@ public final class ControlPlane implements AutoCloseable {
     /** Controller manager's --node-monitor-period (default 2s). */
     public Builder nodeMonitorPeriod(Duration d) {
       this.nodeMonitorPeriod = d;
-      return this;
-    }
-
-    /** Controller manager's --pod-eviction-timeout (default 10s). */
-    public Builder podEvictionTimeout(Duration d) {
-      this.podEvictionTimeout = d;
       return this;
     }
 

@@ -12,20 +12,22 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * Finds the directory holding {@code etcd kube-apiserver kube-scheduler kube-controller-manager
- * kubectl} (Kubernetes 1.20.2).
+ * kubelet kubectl kwok} of the Kubernetes release {@code hack/k8s-binaries.sh} pins.
  *
  * <p>Order: env {@code PHOENIX_K8S_BIN_DIR} (or system property {@code phoenix.k8s.binDir}); else
  * {@code hack/k8s-binaries.sh} of the repository containing the working directory (it provisions
- * them: cache, download or a build from Debian sources, and prints the directory); else the default
- * cache {@code ~/.cache/phoenix/k8s/v1.20.2/bin} if complete.
+ * them: cache, download or a build from the published Go modules, and prints the directory); else
+ * the default cache {@code ~/.cache/phoenix/k8s/v<VERSION>/bin} if complete.
  */
 public final class KubernetesBinaries {
-  public static final String VERSION = "1.20.2";
+  /** Must match PINNED_K8S_VERSION in hack/k8s-binaries.sh (KubernetesBinariesTest checks it). */
+  public static final String VERSION = "1.37.2";
   public static final String ENV_BIN_DIR = "PHOENIX_K8S_BIN_DIR";
   public static final String PROPERTY_BIN_DIR = "phoenix.k8s.binDir";
   public static final String SCRIPT = "hack/k8s-binaries.sh";
   static final List<String> NAMES =
-      List.of("etcd", "kube-apiserver", "kube-scheduler", "kube-controller-manager", "kubectl");
+      List.of("etcd", "kube-apiserver", "kube-scheduler", "kube-controller-manager", "kubelet",
+          "kubectl", "kwok");
 
   private static volatile Path cached;
 

@@ -3,11 +3,11 @@ package dev.phoenix.operator.install;
 import static org.awaitility.Awaitility.await;
 
 import dev.phoenix.local.controlplane.ControlPlane;
+import dev.phoenix.local.controlplane.KubernetesBinaries;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import java.io.ByteArrayInputStream;
-import java.io.File;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -35,22 +35,15 @@ final class Manifests {
     }
 
     /**
-     * A kubectl with kustomize v4+ (the one users run `kubectl apply -k` with): $PHOENIX_KUBECTL, else the
-     * first kubectl on PATH. The control plane's own kubectl (1.20) embeds kustomize v2, which knows neither
-     * `labels:` nor components, so it is not used for rendering.
+     * The kubectl users run `kubectl apply -k` with: $PHOENIX_KUBECTL, else the kubectl of the control plane's
+     * own release (it embeds kustomize v5, which knows `labels:` and components).
      */
     static String kubectl() {
         String env = System.getenv("PHOENIX_KUBECTL");
         if (env != null && !env.isBlank()) {
             return env;
         }
-        for (String dir : System.getenv().getOrDefault("PATH", "").split(File.pathSeparator)) {
-            Path k = Path.of(dir, "kubectl");
-            if (Files.isExecutable(k)) {
-                return k.toString();
-            }
-        }
-        throw new IllegalStateException("no kubectl on PATH (set PHOENIX_KUBECTL)");
+        return KubernetesBinaries.locate().resolve("kubectl").toString();
     }
 
     record Result(int exitCode, String stdout, String stderr) {

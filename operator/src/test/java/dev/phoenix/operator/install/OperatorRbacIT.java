@@ -8,7 +8,7 @@ import dev.phoenix.api.v1alpha1.TrainingJob;
 import dev.phoenix.local.controlplane.ControlPlane;
 import dev.phoenix.local.controlplane.junit.TestNamespace;
 import dev.phoenix.local.controlplane.junit.WithControlPlane;
-import dev.phoenix.operator.it.KubeletSim;
+import dev.phoenix.local.kwok.Kwok;
 import dev.phoenix.operator.it.OperatorHarness;
 import io.fabric8.kubernetes.api.model.apps.Deployment;
 import io.fabric8.kubernetes.api.model.ConfigMap;
@@ -29,7 +29,6 @@ import java.util.Objects;
 import java.util.concurrent.TimeUnit;
 import org.assertj.core.api.ThrowableAssert.ThrowingCallable;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.MethodOrderer;
@@ -43,7 +42,7 @@ import org.junit.jupiter.api.TestMethodOrder;
  * and be refused what it must not do. The trainer identity it creates must reach its own report ConfigMap
  * and nothing else.
  */
-@WithControlPlane(scheduler = false, controllerManager = false)
+@WithControlPlane
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class OperatorRbacIT {
     private static final String OPERATOR_NS = "phoenix-system";
@@ -56,7 +55,7 @@ class OperatorRbacIT {
     /** Two replicas, as the Deployment runs them. */
     private static final OperatorProcess[] replicas = new OperatorProcess[2];
     private String ns;
-    private KubeletSim kubelet;
+    private static Kwok kwok;
 
     @BeforeAll
     static void installAndStart(ControlPlane controlPlane, KubernetesClient adminClient) throws Exception {
@@ -72,6 +71,9 @@ class OperatorRbacIT {
             r.awaitReady();
         }
         operatorClient = cp.clientFor(OPERATOR_NS, OPERATOR_SA);
+        // KWOK plays the node: it acts with the admin identity, not the ones under test.
+        kwok = Kwok.start(cp);
+        kwok.addNode("kwok-rbac-it");
     }
 
     @AfterAll
@@ -83,6 +85,9 @@ class OperatorRbacIT {
         }
         if (operatorClient != null) {
             operatorClient.close();
+        }
+        if (kwok != null) {
+            kwok.close();
         }
     }
 
@@ -104,12 +109,6 @@ class OperatorRbacIT {
     @BeforeEach
     void namespace(TestNamespace namespace) {
         ns = namespace.name();
-        kubelet = new KubeletSim(admin, ns).start();
-    }
-
-    @AfterEach
-    void stopKubelet() {
-        kubelet.close();
     }
 
     @Test
@@ -189,7 +188,7 @@ class OperatorRbacIT {
         admin.resource(job(ns, "short", 1, 0)).create();
         awaitGang("short", 1, 1);
         awaitPhase("short", "Running");
-        kubelet.exit("short-worker-0", 0, "{\"result\":\"Succeeded\",\"step\":10}");
+        kwok.exit(admin.pods().inNamespace(ns).withName("short-worker-0").require(), 0, "{\"result\":\"Succeeded\",\"step\":10}");
         // trainingjobs delete (act/Actuator, Action.DeleteJob).
         await().atMost(Manifests.TIMEOUT).until(() -> get("short") == null);
     }

@@ -87,7 +87,17 @@ class InvalidManifestIT {
                         """, "      nodeSelector: {gpu: \"true\"}\n"), "\"containers\""),
                 Arguments.of("container without image", VALID.replace("      image: phoenix/trainer:0.1.0\n", ""),
                         "image"),
-                Arguments.of("misspelled field (replica)", VALID.replace("replicas: 2", "replica: 2"), "replica"));
+                Arguments.of("misspelled field (replica)", VALID.replace("replicas: 2", "replica: 2"), "replica"),
+                // CEL rules (x-kubernetes-validations), evaluated by the API server
+                Arguments.of("name too long for its worker hostnames (55 characters, 2 replicas)",
+                        VALID.replace("name: bad", "name: " + "a".repeat(55)), "metadata.name"),
+                Arguments.of("name too long for 100 replicas (54 characters)",
+                        VALID.replace("name: bad", "name: " + "a".repeat(54)).replace("replicas: 2", "replicas: 100"),
+                        "metadata.name"),
+                Arguments.of("dotted name", VALID.replace("name: bad", "name: bad.job"), "metadata.name"),
+                Arguments.of("name starting with a digit", VALID.replace("name: bad", "name: 1bad"), "metadata.name"),
+                Arguments.of("restartPolicy other than Never", VALID.replace("    spec:\n      containers:",
+                        "    spec:\n      restartPolicy: OnFailure\n      containers:"), "spec.template.spec.restartPolicy"));
     }
 
     @ParameterizedTest(name = "{0}")
@@ -107,6 +117,15 @@ class InvalidManifestIT {
     void theValidManifestIsAccepted(TestNamespace ns) throws Exception {
         Result r = kubectlApply(VALID, ns.name());
         assertThat(r.exitCode).as(r.output).isZero();
+    }
+
+    /** The longest name the CEL rule lets through still gives valid pod hostnames. */
+    @Test
+    void theLongestAcceptedNameFitsItsHostnames(TestNamespace ns) throws Exception {
+        String name = "a".repeat(54); // 2 replicas: <name>-worker-1 is 54 + 9 = 63 characters
+        Result r = kubectlApply(VALID.replace("name: bad", "name: " + name), ns.name());
+        assertThat(r.exitCode).as(r.output).isZero();
+        assertThat((name + "-worker-1").length()).isEqualTo(63);
     }
 
     @AfterAll

@@ -10,6 +10,7 @@ import static org.awaitility.Awaitility.await;
 import dev.phoenix.local.controlplane.ControlPlane;
 import dev.phoenix.local.controlplane.junit.TestNamespace;
 import dev.phoenix.local.controlplane.junit.WithControlPlane;
+import dev.phoenix.local.kwok.Kwok;
 import dev.phoenix.operator.PhoenixOperator;
 import dev.phoenix.operator.config.OperatorConfig;
 import io.fabric8.kubernetes.client.KubernetesClient;
@@ -20,7 +21,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /** The operator as a process: the namespaces it watches, and leader election between replicas. */
-@WithControlPlane(scheduler = false, controllerManager = false)
+@WithControlPlane
 class OperatorProcessIT {
     private static ControlPlane controlPlane;
     private final List<AutoCloseable> toClose = new ArrayList<>();
@@ -46,7 +47,7 @@ class OperatorProcessIT {
     @Test
     void watchesOnlyTheNamespacesItIsGiven(KubernetesClient client, TestNamespace watched) throws Exception {
         String ignored = controlPlane.createNamespace("ignored");
-        closing(new KubeletSim(client, watched.name()).start());
+        closing(Kwok.start(controlPlane)).addNode("kwok-" + watched.name());
         closing(PhoenixOperator.start(client, new OperatorConfig().withLeaderElection(false).withHttpPort(0)
                 .withNamespaces(watched.name())));
         client.resource(OperatorHarness.job(ignored, "other", 1)).create();
@@ -61,7 +62,7 @@ class OperatorProcessIT {
     @Test
     void aStandbyReplicaTakesOverWhenTheLeaderStops(KubernetesClient client, TestNamespace ns) throws Exception {
         String lease = ns.name();
-        closing(new KubeletSim(client, ns.name()).start());
+        closing(Kwok.start(controlPlane)).addNode("kwok-" + ns.name());
         KubernetesClient clientA = closing(controlPlane.newAdminClient());
         KubernetesClient clientB = closing(controlPlane.newAdminClient());
         OperatorConfig config = new OperatorConfig().withHttpPort(0).withLeaseNamespace(ns.name())

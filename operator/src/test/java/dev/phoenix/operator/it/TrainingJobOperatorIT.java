@@ -11,8 +11,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import dev.phoenix.api.v1alpha1.TrainingJob;
+import dev.phoenix.local.controlplane.ControlPlane;
 import dev.phoenix.local.controlplane.junit.TestNamespace;
 import dev.phoenix.local.controlplane.junit.WithControlPlane;
+import dev.phoenix.local.disruption.ClusterDisruptions;
+import dev.phoenix.local.kwok.Kwok;
 import dev.phoenix.operator.PhoenixOperator;
 import io.fabric8.kubernetes.api.model.Event;
 import io.fabric8.kubernetes.api.model.Pod;
@@ -32,29 +35,31 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * The operator against a real kube-apiserver + etcd. Pod status is written by {@link KubeletSim} the
- * way a kubelet writes it; everything else (informers, status subresource, 409s, owner references,
- * RBAC objects, events) is the real API server's.
+ * The operator against a real control plane (kube-apiserver, etcd, kube-scheduler,
+ * kube-controller-manager) whose node and pods are simulated by KWOK: the scheduler binds the
+ * workers to a KWOK node, KWOK runs them and makes a container exit when a test says so; everything
+ * else (informers, status subresource, 409s, owner references, RBAC objects, events, garbage
+ * collection) is the real components'. The real sources of disruption are in {@link
+ * DisruptionSourcesIT}.
  */
-@WithControlPlane(scheduler = false, controllerManager = false)
+@WithControlPlane
 class TrainingJobOperatorIT {
     private static KubernetesClient client;
     private static PhoenixOperator operator;
+    private static Kwok kwok;
     private String ns;
-    private KubeletSim kubelet;
 
     @BeforeAll
-    static void startOperator(KubernetesClient admin) throws Exception {
+    static void startOperator(ControlPlane cp, KubernetesClient admin) throws Exception {
         client = admin;
         OperatorHarness.installCrd(client);
+        kwok = Kwok.start(cp);
+        kwok.addNode("kwok-operator-it");
         operator = OperatorHarness.startOperator(client);
     }
 
@@ -63,17 +68,19 @@ class TrainingJobOperatorIT {
         if (operator != null) {
             operator.close();
         }
+        if (kwok != null) {
+            kwok.close();
+        }
     }
 
     @BeforeEach
     void namespace(TestNamespace namespace) {
         ns = namespace.name();
-        kubelet = new KubeletSim(client, ns).start();
     }
 
-    @AfterEach
-    void stopKubelet() {
-        kubelet.close();
+    /** The simulated container of this pod (the current one of that name) exits by itself. */
+    private void exit(String pod, int code, String message) {
+        kwok.exit(client.pods().inNamespace(ns).withName(pod).require(), code, message);
     }
 
     private TrainingJob create(TrainingJob job) {
@@ -117,36 +124,8 @@ class TrainingJobOperatorIT {
         await().atMost(TIMEOUT).until(() -> events("llm").stream().anyMatch(e -> e.getReason().equals("Started")));
     }
 
-    @ParameterizedTest
-    @ValueSource(strings = {"PreemptionByScheduler", "EvictionByEvictionAPI", "DeletionByTaintManager",
-            "DeletionByPodGC", "TerminationByKubelet"})
-    void preemptionRestartsTheWholeGangFromTheLatestCheckpoint(String reason) {
-        create(OperatorHarness.job(ns, "llm", 2));
-        awaitGang(client, ns, "llm", 1, 2);
-        awaitPhase("llm", "Running");
-        report(client, ns, "llm", 40, 1, "t1");
-        await().atMost(TIMEOUT).until(() -> get(client, ns, "llm").getStatus().getLatestCheckpoint() != null);
-
-        kubelet.disruptionTarget("llm-worker-1", reason);
-
-        List<Pod> gang = awaitGang(client, ns, "llm", 2, 2);
-        for (Pod pod : gang) {
-            assertThat(env(pod)).containsEntry("PHOENIX_RESUME_STEP", "40").containsEntry("PHOENIX_ATTEMPT", "2")
-                    .containsEntry("PHOENIX_TIMELINE", "t1");
-        }
-        awaitPhase("llm", "Running");
-        TrainingJob job = get(client, ns, "llm");
-        assertThat(job.getStatus().getPreemptions()).isEqualTo(1);
-        assertThat(job.getStatus().getFailures()).isZero();
-        assertThat(job.getStatus().getRestarts()).isEqualTo(1);
-        assertThat(job.getStatus().getResumedFromStep()).isEqualTo(40);
-        assertThat(job.getStatus().getCurrentAttempt().getEndReason()).isNull();
-        await().atMost(TIMEOUT).until(() -> events("llm").stream()
-                .anyMatch(e -> e.getReason().equals("Preempted") && e.getMessage().contains(reason)));
-    }
-
     @Test
-    void aDeletionByAnyoneElseIsAPreemptionAsOnA120Cluster() {
+    void aDeletionByAnyoneButTheOperatorIsAPreemption() {
         create(OperatorHarness.job(ns, "llm", 2));
         awaitGang(client, ns, "llm", 1, 2);
         awaitPhase("llm", "Running");
@@ -166,13 +145,13 @@ class TrainingJobOperatorIT {
         create(job);
         awaitGang(client, ns, "llm", 1, 2);
         awaitPhase("llm", "Running");
-        kubelet.exit("llm-worker-1", 1, "RuntimeError: CUDA error: an illegal memory access");
+        exit("llm-worker-1", 1, "RuntimeError: CUDA error: an illegal memory access");
         awaitGang(client, ns, "llm", 2, 2);
         assertThat(get(client, ns, "llm").getStatus().getFailures()).isEqualTo(1);
         assertThat(get(client, ns, "llm").getStatus().getPreemptions()).isZero();
         awaitPhase("llm", "Running");
 
-        kubelet.exit("llm-worker-0", 137, "");
+        exit("llm-worker-0", 137, "");
         awaitPhase("llm", "Failed");
         TrainingJob failed = get(client, ns, "llm");
         assertThat(failed.getStatus().getFailures()).isEqualTo(2);
@@ -223,7 +202,7 @@ class TrainingJobOperatorIT {
         awaitGang(client, ns, "llm", 2, 2);
         awaitPhase("llm", "Running");
 
-        kubelet.exit("llm-worker-0", 65, "{\"result\":\"CheckpointInvalid\",\"step\":20,"
+        exit("llm-worker-0", 65, "{\"result\":\"CheckpointInvalid\",\"step\":20,"
                 + "\"message\":\"step-0000000020/layer0.W: SHA-256 mismatch\"}");
         List<Pod> gang = awaitGang(client, ns, "llm", 3, 2);
         assertThat(gang).allSatisfy(p -> assertThat(env(p)).containsEntry("PHOENIX_RESUME_STEP", "10")
@@ -244,7 +223,7 @@ class TrainingJobOperatorIT {
         job.getSpec().setResumeStep(500L);
         create(job);
         awaitGang(client, ns, "llm", 1, 1);
-        kubelet.exit("llm-worker-0", 65, "{\"result\":\"CheckpointInvalid\",\"step\":500,"
+        exit("llm-worker-0", 65, "{\"result\":\"CheckpointInvalid\",\"step\":500,"
                 + "\"message\":\"step-0000000500 does not exist\"}");
         awaitPhase("llm", "Failed");
         var condition = get(client, ns, "llm").getStatus().getConditions().stream()
@@ -278,8 +257,8 @@ class TrainingJobOperatorIT {
         create(OperatorHarness.job(ns, "llm", 2));
         awaitGang(client, ns, "llm", 1, 2);
         awaitPhase("llm", "Running");
-        kubelet.exit("llm-worker-1", 0, "");
-        kubelet.exit("llm-worker-0", 0, "{\"result\":\"Succeeded\",\"step\":100}");
+        exit("llm-worker-1", 0, "");
+        exit("llm-worker-0", 0, "{\"result\":\"Succeeded\",\"step\":100}");
         awaitPhase("llm", "Succeeded");
         assertThat(get(client, ns, "llm").getStatus().getCompletionTime()).isNotNull();
     }
@@ -291,7 +270,7 @@ class TrainingJobOperatorIT {
         create(job);
         awaitGang(client, ns, "ttl", 1, 1);
         awaitPhase("ttl", "Running");
-        kubelet.exit("ttl-worker-0", 0, "");
+        exit("ttl-worker-0", 0, "");
         awaitPhase("ttl", "Succeeded");
         await().atMost(TIMEOUT).until(() -> get(client, ns, "ttl") == null);
     }
@@ -348,15 +327,16 @@ class TrainingJobOperatorIT {
             report(client, ns, "llm", 70, 1, "t1");
             await().atMost(TIMEOUT).until(() -> get(client, ns, "llm").getStatus().getLatestCheckpoint() != null);
 
-            // The old gang hangs in termination while the operator dies.
-            kubelet.finishDeletions(false);
-            kubelet.disruptionTarget("llm-worker-2", "PreemptionByScheduler");
+            // The old gang hangs in termination while the operator dies: a finalizer holds each pod
+            // as a kubelet still stopping its containers would.
+            pods(client, ns, "llm").forEach(p -> hold(p, true));
+            new ClusterDisruptions(client).evict(client.pods().inNamespace(ns).withName("llm-worker-2").require());
             awaitPhase("llm", "Restarting");
             await().atMost(TIMEOUT).until(() -> pods(client, ns, "llm").stream()
                     .allMatch(p -> p.getMetadata().getDeletionTimestamp() != null));
             operator.close();
 
-            kubelet.finishDeletions(true);
+            pods(client, ns, "llm").forEach(p -> hold(p, false));
             await().atMost(TIMEOUT).until(() -> pods(client, ns, "llm").isEmpty());
             Thread.sleep(500);
             assertThat(pods(client, ns, "llm")).as("a stopped operator creates nothing").isEmpty();
@@ -405,7 +385,27 @@ class TrainingJobOperatorIT {
                 .getOwnerReferences().get(0).getUid()).isEqualTo(uid);
         assertThat(client.rbac().roles().inNamespace(ns).withName("llm-trainer").get().getMetadata()
                 .getOwnerReferences().get(0).getUid()).isEqualTo(uid);
-        // Garbage collection itself is the controller manager's; the e2e suite runs it.
+        client.resources(TrainingJob.class).inNamespace(ns).withName("llm").delete();
+        // The controller manager's garbage collector follows the owner references.
+        await().atMost(TIMEOUT).until(() -> pods(client, ns, "llm").isEmpty()
+                && client.configMaps().inNamespace(ns).withName("llm-report").get() == null
+                && client.rbac().roles().inNamespace(ns).withName("llm-trainer").get() == null
+                && client.services().inNamespace(ns).withName("llm").get() == null);
+    }
+
+    private static final String HOLD = "phoenix.dev/test-hold";
+
+    private void hold(Pod pod, boolean on) {
+        client.pods().inNamespace(ns).withName(pod.getMetadata().getName()).edit(x -> {
+            List<String> f = new java.util.ArrayList<>(x.getMetadata().getFinalizers() == null ? List.of()
+                    : x.getMetadata().getFinalizers());
+            f.remove(HOLD);
+            if (on) {
+                f.add(HOLD);
+            }
+            x.getMetadata().setFinalizers(f);
+            return x;
+        });
     }
 
     private List<Event> events(String job) {
