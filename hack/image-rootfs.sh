@@ -26,6 +26,18 @@ JAVA_HOME="${JAVA_HOME:-$(dirname "$(dirname "$(readlink -f "$(command -v javac)
 [ -x "$JAVA_HOME/bin/jlink" ] || { echo "image-rootfs: no jlink in $JAVA_HOME" >&2; exit 1; }
 
 T0=$(date +%s%N)
+# Cache: the same JDK, glibc, script and extra dirs give the same tree (jlink takes a minute on 2 cores).
+KEY=$( { cat "$0"; "$JAVA_HOME/bin/java" -version 2>&1; dpkg-query -W libc6 libstdc++6 zlib1g 2>/dev/null; } |
+  sha256sum | cut -c1-16)
+CACHE="${PHOENIX_IMAGE_ROOTFS_CACHE:-$HOME/.cache/phoenix/image-rootfs}/$KEY"
+if [ -f "$CACHE/.complete" ]; then
+  rm -rf "$OUT"
+  mkdir -p "$(dirname "$OUT")"
+  cp -a "$CACHE/rootfs" "$OUT"
+  for d in "$@"; do mkdir -p "$OUT/$d"; chmod 1777 "$OUT/$d"; done
+  echo "image-rootfs: $OUT from cache $CACHE ($(du -sm "$OUT" | cut -f1) MB)" >&2
+  exit 0
+fi
 rm -rf "$OUT"
 mkdir -p "$OUT"
 "$JAVA_HOME/bin/jlink" --add-modules "$MODULES" --output "$OUT/opt/java" \
@@ -59,11 +71,12 @@ chmod 1777 "$OUT/tmp"
 chmod 0755 "$OUT/home/nonroot"
 printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' > "$OUT/etc/passwd"
 printf 'root:x:0:\nnonroot:x:65532:\n' > "$OUT/etc/group"
-for d in "$@"; do
-  mkdir -p "$OUT/$d"
-  chmod 1777 "$OUT/$d"
-done
 # The JVM must start from it alone (run against its own loader and libraries, not the host's).
 "$OUT/lib64/ld-linux-x86-64.so.2" --library-path "$OUT/lib/x86_64-linux-gnu" "$OUT/opt/java/bin/java" -version 2>/dev/null ||
   { echo "image-rootfs: the jlink'ed java does not start with the copied libraries" >&2; exit 1; }
+mkdir -p "$CACHE"
+rm -rf "$CACHE/rootfs"
+cp -a "$OUT" "$CACHE/rootfs"
+touch "$CACHE/.complete"
+for d in "$@"; do mkdir -p "$OUT/$d"; chmod 1777 "$OUT/$d"; done
 echo "image-rootfs: $OUT ($(du -sm "$OUT" | cut -f1) MB) in $(( ($(date +%s%N) - T0) / 1000000 )) ms" >&2
