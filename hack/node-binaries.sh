@@ -11,6 +11,8 @@
 #   pause                           local-cluster/src/main/c/pause.c, built static with gcc
 #   pause.oci.tar                   an OCI image archive of it (docker.io/phoenix/pause:1.0): the pod
 #                                   sandbox image, made with tar and sha256sum (one layer, no registry)
+#   probe.oci.tar                   docker.io/phoenix/probe:1.0, local-cluster/src/test/c/probe.c the same
+#                                   way: the real-node tests' container (log, write a file, trap SIGTERM)
 #
 #   hack/node-binaries.sh            # prints the bin directory on its LAST stdout line
 #
@@ -24,6 +26,7 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 NODE_DIR="${PHOENIX_NODE_DIR:-$HOME/.cache/phoenix/containerd/v${CONTAINERD_VERSION}}"
 BIN_DIR="$NODE_DIR/bin"
 PAUSE_SRC="$ROOT/local-cluster/src/main/c/pause.c"
+PROBE_SRC="$ROOT/local-cluster/src/test/c/probe.c"
 export DEBIAN_FRONTEND=noninteractive
 
 T0=$(date +%s)
@@ -37,8 +40,9 @@ containerd_ok() {
     "$BIN_DIR/containerd" --version 2>/dev/null | grep -q "v${CONTAINERD_VERSION}"
 }
 crictl_ok() { [ -x "$BIN_DIR/crictl" ] && "$BIN_DIR/crictl" --version 2>/dev/null | grep -q "v${CRICTL_VERSION}"; }
-pause_ok() { [ -x "$BIN_DIR/pause" ] && [ "$BIN_DIR/pause" -nt "$PAUSE_SRC" ] &&
-  [ -f "$BIN_DIR/pause.oci.tar" ] && [ "$BIN_DIR/pause.oci.tar" -nt "$BIN_DIR/pause" ]; }
+image_ok() { [ -x "$BIN_DIR/$1" ] && [ "$BIN_DIR/$1" -nt "$2" ] &&
+  [ -f "$BIN_DIR/$1.oci.tar" ] && [ "$BIN_DIR/$1.oci.tar" -nt "$BIN_DIR/$1" ]; }
+pause_ok() { image_ok pause "$PAUSE_SRC" && image_ok probe "$PROBE_SRC"; }
 debian_ok() { [ -x /usr/sbin/runc ] && [ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] &&
   [ -x /usr/lib/cni/portmap ] && [ -x /usr/lib/cni/loopback ]; }
 links_ok() { [ "$(readlink "$BIN_DIR/runc" 2>/dev/null)" = /usr/sbin/runc ] &&
@@ -63,24 +67,25 @@ apt_install() {
       $SUDO apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends "$@" >&2; }
 }
 
-# pause_image BINARY OUT: an OCI image layout (https://github.com/opencontainers/image-spec) as a tar,
-# reproducible (fixed mtimes and owners): one uncompressed layer holding /pause, run as 65535.
-pause_image() {
-  local bin="$1" out="$2" t d
+# static_image BINARY NAME OUT: an OCI image layout (https://github.com/opencontainers/image-spec) as a
+# tar, reproducible (fixed mtimes and owners): one uncompressed layer holding /BINARY, run as 65535.
+static_image() {
+  local bin="$1" image="$2" out="$3" t d name
+  name=$(basename "$bin")
   t=$(mktemp -d)
   mkdir -p "$t/rootfs" "$t/oci/blobs/sha256"
-  cp "$bin" "$t/rootfs/pause"
-  tar -C "$t/rootfs" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf "$t/layer.tar" pause
+  cp "$bin" "$t/rootfs/$name"
+  tar -C "$t/rootfs" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf "$t/layer.tar" "$name"
   blob() { d=$(sha256sum "$1" | cut -d' ' -f1); cp "$1" "$t/oci/blobs/sha256/$d"; echo "$d $(stat -c %s "$1")"; }
   read -r layer_d layer_s < <(blob "$t/layer.tar")
-  printf '{"architecture":"amd64","os":"linux","config":{"Entrypoint":["/pause"],"User":"65535:65535"},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' \
-    "$layer_d" > "$t/config.json"
+  printf '{"architecture":"amd64","os":"linux","config":{"Entrypoint":["/%s"],"User":"65535:65535"},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' \
+    "$name" "$layer_d" > "$t/config.json"
   read -r config_d config_s < <(blob "$t/config.json")
   printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:%s","size":%s}]}' \
     "$config_d" "$config_s" "$layer_d" "$layer_s" > "$t/manifest.json"
   read -r manifest_d manifest_s < <(blob "$t/manifest.json")
-  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"annotations":{"io.containerd.image.name":"docker.io/phoenix/pause:1.0","org.opencontainers.image.ref.name":"1.0"}}]}' \
-    "$manifest_d" "$manifest_s" > "$t/oci/index.json"
+  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"annotations":{"io.containerd.image.name":"%s","org.opencontainers.image.ref.name":"%s"}}]}' \
+    "$manifest_d" "$manifest_s" "$image" "${image##*:}" > "$t/oci/index.json"
   printf '{"imageLayoutVersion":"1.0.0"}' > "$t/oci/oci-layout"
   tar -C "$t/oci" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf "$out.tmp" oci-layout index.json blobs
   mv "$out.tmp" "$out"
@@ -120,11 +125,14 @@ if ! crictl_ok; then
 fi
 
 if ! pause_ok; then
-  phase_start "gcc -static pause"
-  gcc -Os -static -Wall -Werror -o "$BIN_DIR/pause.tmp" "$PAUSE_SRC"
-  strip "$BIN_DIR/pause.tmp"
-  mv "$BIN_DIR/pause.tmp" "$BIN_DIR/pause"
-  pause_image "$BIN_DIR/pause" "$BIN_DIR/pause.oci.tar"
+  phase_start "gcc -static pause, probe"
+  for p in "pause:$PAUSE_SRC" "probe:$PROBE_SRC"; do
+    n=${p%%:*} src=${p#*:}
+    gcc -Os -static -Wall -Werror -o "$BIN_DIR/$n.tmp" "$src"
+    strip "$BIN_DIR/$n.tmp"
+    mv "$BIN_DIR/$n.tmp" "$BIN_DIR/$n"
+    static_image "$BIN_DIR/$n" "docker.io/phoenix/$n:1.0" "$BIN_DIR/$n.oci.tar"
+  done
   phase_end
 fi
 

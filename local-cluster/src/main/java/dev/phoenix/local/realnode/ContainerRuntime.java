@@ -153,13 +153,44 @@ final class ContainerRuntime implements AutoCloseable {
         """.formatted(w, binDir, cniConfDir, PAUSE_IMAGE);
   }
 
-  /** {@code ctr -n k8s.io images import} of an OCI or Docker archive (Jib's buildTar, the pause image). */
+  /**
+   * {@code ctr -n k8s.io images import} of an OCI or Docker archive (Jib's buildTar, the pause image), then
+   * every short name it brought ({@code phoenix/trainer:0.1.0}, as Jib writes it) also tagged with its
+   * normalized name ({@code docker.io/phoenix/trainer:0.1.0}): that is the name the CRI looks up for a pod's
+   * {@code image: phoenix/trainer:0.1.0}. Returns the normalized names.
+   */
   List<String> importImage(Path archive) throws IOException {
     Commands.Result r = ctr(List.of("-n", "k8s.io", "images", "import", "--snapshotter", "overlayfs", archive.toString()));
     if (!r.ok()) {
       throw new IOException("ctr images import " + archive + " failed: " + r.output().strip());
     }
-    return r.output().lines().filter(l -> !l.isBlank()).toList();
+    List<String> names = new java.util.ArrayList<>();
+    for (String line : r.output().lines().toList()) {
+      String name = line.strip().split("\\s+")[0];
+      if (!line.contains("saved") || name.startsWith("sha256:") || name.isEmpty()) {
+        continue;
+      }
+      String normal = normalize(name);
+      if (!normal.equals(name)) {
+        Commands.Result tag = ctr(List.of("-n", "k8s.io", "images", "tag", "--force", name, normal));
+        if (!tag.ok()) {
+          throw new IOException("ctr images tag " + name + " " + normal + ": " + tag.output().strip());
+        }
+      }
+      names.add(normal);
+    }
+    return names;
+  }
+
+  /** Docker's reference normalization: no registry means docker.io, no path means library/. */
+  static String normalize(String ref) {
+    int slash = ref.indexOf('/');
+    String first = slash < 0 ? "" : ref.substring(0, slash);
+    boolean hasRegistry = slash > 0 && (first.contains(".") || first.contains(":") || first.equals("localhost"));
+    if (hasRegistry) {
+      return ref;
+    }
+    return slash < 0 ? "docker.io/library/" + ref : "docker.io/" + ref;
   }
 
   /** Image references in the CRI namespace. */

@@ -19,7 +19,7 @@ public final class NodeBinaries {
   public static final String PROPERTY_BIN_DIR = "phoenix.node.binDir";
   public static final String SCRIPT = "hack/node-binaries.sh";
   static final List<String> NAMES = List.of("containerd", "containerd-shim-runc-v2", "ctr", "crictl", "runc",
-      "cni/bridge", "cni/host-local", "cni/portmap", "cni/loopback", "pause.oci.tar");
+      "cni/bridge", "cni/host-local", "cni/portmap", "cni/loopback", "pause.oci.tar", "probe.oci.tar");
 
   private static volatile Path cached;
 
