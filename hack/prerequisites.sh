@@ -2,7 +2,10 @@
 # Installs what building and testing Phoenix needs on a fresh Debian 12 machine, idempotently:
 # a JDK 17 and Maven (if missing), bubblewrap (the local node's per-pod mount namespaces), openssl
 # (control-plane certificates), then the Kubernetes 1.20.2 control plane binaries via
-# hack/k8s-binaries.sh (cached under ~/.cache/phoenix). Prints the control-plane bin directory last.
+# # containerd, crictl, runc, CNI plugins and the pause image of the real local nodes (hack/node-binaries.sh
+# prints their directory; RealNode finds it the same way, so it only goes to stderr here).
+hack/node-binaries.sh >&2
+hack/k8s-binaries.sh (cached under ~/.cache/phoenix). Prints the control-plane bin directory last.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
@@ -19,4 +22,7 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq >&2
   $SUDO apt-get install -y -qq "${need[@]}" >&2
 fi
+# containerd, crictl, runc, CNI plugins and the pause image of the real local nodes (hack/node-binaries.sh
+# prints their directory; RealNode finds it the same way, so it only goes to stderr here).
+hack/node-binaries.sh >&2
 hack/k8s-binaries.sh

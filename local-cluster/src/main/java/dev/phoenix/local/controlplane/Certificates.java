@@ -23,15 +23,10 @@ final class Certificates {
   final Path servingKey;
   final Path serviceAccountKey;
   final Path serviceAccountPub;
-  /** The API server's client certificate towards kubelets (logs, exec): CN kube-apiserver-kubelet-client, O system:masters. */
-  final Path kubeletClientCert;
-  final Path kubeletClientKey;
   private final Path dir;
 
   private Certificates(Path dir) {
     this.dir = dir;
-    kubeletClientCert = dir.resolve("apiserver-kubelet-client.crt");
-    kubeletClientKey = dir.resolve("apiserver-kubelet-client.key");
     caCert = dir.resolve("ca.crt");
     caKey = dir.resolve("ca.key");
     servingCert = dir.resolve("apiserver.crt");
@@ -81,7 +76,6 @@ final class Certificates {
         "-out", c.servingCert.toString());
     openssl(dir, "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
         "-out", c.serviceAccountKey.toString());
-    c.clientCert("apiserver-kubelet-client", "/O=system:masters/CN=kube-apiserver-kubelet-client");
     openssl(dir, "pkey", "-in", c.serviceAccountKey.toString(), "-pubout",
         "-out", c.serviceAccountPub.toString());
     return c;

@@ -212,10 +212,9 @@ public final class ControlPlane implements AutoCloseable {
         "--service-cluster-ip-range=" + SERVICE_CLUSTER_IP_RANGE,
         // 127.0.0.1 is not a valid Endpoints address: do not reconcile the kubernetes service.
         "--endpoint-reconciler-type=none",
-        // Kubelets (dev.phoenix.local.realnode) trust the CA and authorize this identity (system:masters)
-        // by webhook for logs, exec and port-forward.
-        "--kubelet-client-certificate=" + certs.kubeletClientCert,
-        "--kubelet-client-key=" + certs.kubeletClientKey,
+        // A node's Hostname is its name, which no resolver knows: looking it up would send DNS queries off the
+        // machine. Its InternalIP is the address the kubelet listens on.
+        "--kubelet-preferred-address-types=InternalIP",
         "--allow-privileged=true",
         // The API server authenticates to kubelets (logs, exec) with a certificate of this CA
         // (CN kube-apiserver); kubelets serve self-signed certificates, which it does not verify.

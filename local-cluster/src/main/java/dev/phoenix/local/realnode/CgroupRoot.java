@@ -86,8 +86,8 @@ final class CgroupRoot {
         Files.createDirectories(d);
         if (Files.exists(d.resolve("cpuset.cpus"))) {
           for (String f : List.of("cpuset.cpus", "cpuset.mems")) {
-            String parent = Files.readString(d.getParent().resolve(f)).strip();
-            if (Files.readString(d.resolve(f)).isBlank() && !parent.isEmpty()) {
+            String parent = Commands.readKernelFile(d.getParent().resolve(f));
+            if (Commands.readKernelFile(d.resolve(f)).isEmpty() && !parent.isEmpty()) {
               Files.writeString(d.resolve(f), parent);
             }
           }

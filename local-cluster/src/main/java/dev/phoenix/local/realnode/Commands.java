@@ -49,6 +49,16 @@ final class Commands {
     return r.output();
   }
 
+  /**
+   * A /proc or /sys file's content, stripped. Not Files.readString: it sizes its read by the file's length,
+   * which is 0 or 4096 for these files, and returned only the first byte of kernel/keys/root_maxkeys here.
+   */
+  static String readKernelFile(java.nio.file.Path f) throws IOException {
+    try (var in = java.nio.file.Files.newInputStream(f)) {
+      return new String(in.readAllBytes(), StandardCharsets.US_ASCII).strip();
+    }
+  }
+
   static List<String> list(String first, List<String> rest) {
     List<String> all = new ArrayList<>();
     all.add(first);

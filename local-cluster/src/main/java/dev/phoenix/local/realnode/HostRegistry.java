@@ -130,9 +130,14 @@ final class HostRegistry {
     return nodes().stream().filter(r -> !r.ownerAlive()).toList();
   }
 
-  /** True when some other live node record exists. */
+  /** True when a node (not a network) other than {@code id} is recorded and its owner lives. */
   boolean otherLiveNodes(String id) throws IOException {
-    return nodes().stream().anyMatch(r -> !r.id().equals(id) && r.ownerAlive());
+    return nodes().stream().anyMatch(r -> NodeRecord.NODE.equals(r.kind()) && !r.id().equals(id) && r.ownerAlive());
+  }
+
+  /** True when {@code dir} is one of the host directories a node created. */
+  boolean created(Path d) throws IOException {
+    return createdDirs().contains(d.toAbsolutePath().normalize().toString());
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ final class KernelTunables {
     for (String n : NAMES) {
       Path f = Path.of("/proc/sys").resolve(n);
       if (Files.isReadable(f)) {
-        now.put(n, Files.readString(f).strip());
+        now.put(n, Commands.readKernelFile(f));
       }
     }
     registry.saveSysctls(now);
@@ -37,7 +37,7 @@ final class KernelTunables {
   static void restore(HostRegistry registry) throws IOException {
     for (Map.Entry<String, String> e : registry.savedSysctls().entrySet()) {
       Path f = Path.of("/proc/sys").resolve(e.getKey());
-      if (!Files.readString(f).strip().equals(e.getValue())) {
+      if (!Commands.readKernelFile(f).equals(e.getValue())) {
         Files.writeString(f, e.getValue());
       }
     }

@@ -24,9 +24,9 @@ public final class Leftovers {
     Map<String, String> m = new LinkedHashMap<>();
     for (String n : KernelTunables.NAMES) {
       Path f = Path.of("/proc/sys").resolve(n);
-      m.put("sysctl " + n, Files.isReadable(f) ? Files.readString(f).strip() : "-");
+      m.put("sysctl " + n, Files.isReadable(f) ? Commands.readKernelFile(f) : "-");
     }
-    m.put("sysctl net/ipv4/ip_forward", Files.readString(Path.of("/proc/sys/net/ipv4/ip_forward")).strip());
+    m.put("sysctl net/ipv4/ip_forward", Commands.readKernelFile(Path.of("/proc/sys/net/ipv4/ip_forward")));
     for (Path d : RealNode.HOST_DIRS) {
       m.put("exists " + d, Boolean.toString(Files.exists(d)));
     }

@@ -4,6 +4,7 @@ import dev.phoenix.local.controlplane.ControlPlane;
 import dev.phoenix.local.controlplane.KubernetesBinaries;
 import io.fabric8.kubernetes.api.model.Node;
 import io.fabric8.kubernetes.api.model.NodeCondition;
+import io.fabric8.kubernetes.api.model.rbac.ClusterRoleBindingBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.dsl.base.PatchContext;
 import io.fabric8.kubernetes.client.dsl.base.PatchType;
@@ -46,8 +47,12 @@ public final class RealNode implements AutoCloseable {
   static final List<Path> HOST_DIRS = List.of(Path.of("/run/containerd"), Path.of("/run/containerd/s"),
       Path.of("/var/lib/cni"), Path.of("/var/lib/cni/results"), RealNodeCleanup.CONTAINER_LOG_LINKS,
       Path.of("/var/log/pods"), Path.of("/run/netns"), Path.of("/opt/containerd"), Path.of("/var/run/nri"),
-      Path.of("/usr/libexec/kubernetes"), Path.of("/var/lib/kubelet"), Path.of("/etc/kubernetes"),
+      Path.of("/usr/libexec/kubernetes"), Path.of("/var/lib/kubelet"), Path.of("/var/lib/kubelet/device-plugins"),
+      Path.of("/etc/kubernetes"),
       Path.of("/var/lib/containerd"), Path.of("/etc/containerd"));
+
+  /** The CN of the client certificate ControlPlane's API server presents to kubelets. */
+  static final String KUBELET_CLIENT_USER = "kube-apiserver";
 
   private final Builder options;
   private final String id;
@@ -126,6 +131,7 @@ public final class RealNode implements AutoCloseable {
         importImage(image);
       }
       long tRuntime = System.nanoTime();
+      allowApiServerIntoKubelets();
       Path kubeconfig = options.kubeconfig.apply(options.name, workDir.resolve("kubelet/kubeconfig"));
       kubelet = new Kubelet(workDir.resolve("kubelet"), kubeletBinary, options.name, network.nodeIp(), kubeconfig,
           options.clientCa, runtime.endpoint(), cgroup.path(), options.labels, options.kubeletFlags).start();
@@ -144,6 +150,20 @@ public final class RealNode implements AutoCloseable {
       close();
       throw new IOException("node " + options.name + " did not start: " + e.getMessage() + "\n" + why, e);
     }
+  }
+
+  /**
+   * The kubelet authorizes the API server's requests (logs, exec, port-forward) by SubjectAccessReview: its
+   * identity, {@link #KUBELET_CLIENT_USER}, needs the bootstrap role {@code system:kubelet-api-admin}, as kubeadm
+   * binds it at cluster creation.
+   */
+  private void allowApiServerIntoKubelets() {
+    options.client.rbac().clusterRoleBindings().resource(new ClusterRoleBindingBuilder()
+        .withNewMetadata().withName("phoenix:kube-apiserver-kubelet-client").endMetadata()
+        .withNewRoleRef().withApiGroup("rbac.authorization.k8s.io").withKind("ClusterRole")
+        .withName("system:kubelet-api-admin").endRoleRef()
+        .addNewSubject().withApiGroup("rbac.authorization.k8s.io").withKind("User").withName(KUBELET_CLIENT_USER)
+        .endSubject().build()).serverSideApply();
   }
 
   private void awaitReady(Duration timeout) throws IOException {
@@ -255,8 +275,11 @@ public final class RealNode implements AutoCloseable {
       kubelet.kill();
       runtime.kill();
       RealNodeCleanup.killMentioning(workDir, null);
-      for (Long pid : new CgroupRoot(record.cgroupRoot()).processes()) {
-        ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
+      CgroupRoot cgroup = new CgroupRoot(record.cgroupRoot());
+      // Containers die a moment after SIGKILL and leave cgroup.procs once reaped.
+      for (int i = 0; i < 100 && !cgroup.processes().isEmpty(); i++) {
+        cgroup.processes().forEach(pid -> ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly));
+        Thread.sleep(100);
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();

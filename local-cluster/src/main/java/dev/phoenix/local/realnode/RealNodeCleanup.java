@@ -21,6 +21,13 @@ final class RealNodeCleanup {
   static final Path CONTAINER_LOG_LINKS = Path.of("/var/log/containers");
   static final Path CNI_RESULTS = Path.of("/var/lib/cni/results");
   static final String WORK_DIR_MARKER = ".phoenix-realnode";
+  /**
+   * Socket directories at fixed paths: the kubelet's device-plugin socket (pluginapi.DevicePluginPath, not under
+   * its root dir in 1.37, shared by every kubelet of the machine) and the shims' sockets (containerd puts them
+   * under /run/containerd/s whatever its state dir is). A shim that was killed leaves its socket behind.
+   */
+  static final List<Path> SHARED_SOCKET_DIRS = List.of(Path.of("/var/lib/kubelet/device-plugins"),
+      Path.of("/run/containerd/s"));
 
   private RealNodeCleanup() {}
 
@@ -90,8 +97,29 @@ final class RealNodeCleanup {
     }
     removeLogLinks(work);
     registry.deleteNode(r.id());
-    if (!registry.otherLiveNodes(r.id())) {
+    afterRemoval(registry, r.id());
+  }
+
+  /**
+   * Machine-wide leftovers, once no node runs any more: the kernel tunables go back to their saved values; the
+   * files in {@link #SHARED_SOCKET_DIRS} (fixed paths every kubelet or shim of the machine uses) are removed when
+   * a node created the directory, since then nobody else can own them; then every noted host directory that is
+   * empty again.
+   */
+  static void afterRemoval(HostRegistry registry, String id) throws IOException {
+    if (!registry.otherLiveNodes(id)) {
       KernelTunables.restore(registry);
+      for (Path d : SHARED_SOCKET_DIRS) {
+        if (Files.isDirectory(d) && (registry.created(d) || registry.created(d.getParent()))) {
+          try (DirectoryStream<Path> s = Files.newDirectoryStream(d)) {
+            for (Path f : s) {
+              if (!Files.isDirectory(f, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+                Files.deleteIfExists(f);
+              }
+            }
+          }
+        }
+      }
     }
     registry.removeEmptyCreatedDirs();
   }
@@ -113,7 +141,7 @@ final class RealNodeCleanup {
       }
     }
     registry.deleteNode(r.id());
-    registry.removeEmptyCreatedDirs();
+    afterRemoval(registry, r.id());
   }
 
   /**
