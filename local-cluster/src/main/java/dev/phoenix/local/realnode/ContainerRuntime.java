@@ -204,9 +204,15 @@ final class ContainerRuntime implements AutoCloseable {
         Commands.list("--address", Commands.list(socket().toString(), args))));
   }
 
+  /** crictl on this containerd, with a config file of its own (else it warns about /etc/crictl.yaml on stderr). */
   Commands.Result crictl(List<String> args) throws IOException {
+    Path config = dir.resolve("crictl.yaml");
+    if (!Files.exists(config)) {
+      Files.writeString(config, "runtime-endpoint: " + endpoint() + "\nimage-endpoint: " + endpoint()
+          + "\ntimeout: 60\n", StandardCharsets.UTF_8);
+    }
     return Commands.run(120, Commands.list(binDir.resolve("crictl").toString(),
-        Commands.list("--runtime-endpoint", Commands.list(endpoint(), Commands.list("--timeout", Commands.list("60s", args))))));
+        Commands.list("--config", Commands.list(config.toString(), args))));
   }
 
   /**
