@@ -14,14 +14,17 @@
 #   etc/passwd, etc/group     root and `nonroot` (65532), so the JVM finds a user name and home
 #   tmp/, home/nonroot/       writable by 65532 when the root filesystem is not read-only
 #   every extra-dir           created mode 1777 (e.g. var/cache/javacpp)
-# The result depends only on this machine's JDK and glibc packages; it is rebuilt when it is missing.
+# The result depends only on this script and this machine's JDK and glibc packages: it is cached under
+# ~/.cache/phoenix/image-rootfs/<hash of those> ($PHOENIX_IMAGE_ROOTFS_CACHE) and copied from there.
 set -euo pipefail
 OUT="${1:?usage: image-rootfs.sh OUT_DIR [extra-dir ...]}"
 shift
-# What the operator (Fabric8 JDK HTTP client, Jackson, logback, micrometer) and the trainer (ND4J,
-# JavaCPP, picocli, Fabric8) use; checked with `jdeps --print-module-deps` on their class paths plus
-# the modules loaded reflectively (jdk.crypto.ec for TLS, jdk.zipfs, jdk.management for JMX beans).
-MODULES="java.base,java.desktop,java.instrument,java.logging,java.management,java.naming,java.net.http,java.scripting,java.security.jgss,java.sql,java.xml,jdk.crypto.ec,jdk.management,jdk.unsupported,jdk.zipfs"
+# What the operator (Fabric8 JDK HTTP client, Jackson, logback, micrometer, the JDK's HTTP server for
+# health and metrics) and the trainer (ND4J, JavaCPP, picocli, Fabric8) need: `jdeps --print-module-deps
+# --ignore-missing-deps --multi-release 17` of their jars (operator: java.base,java.desktop,java.naming,
+# java.sql,jdk.httpserver,jdk.management; trainer: + java.compiler,jdk.unsupported) plus what libraries load
+# reflectively (java.logging, java.management, java.net.http, java.xml, jdk.crypto.ec for TLS, jdk.zipfs, ...).
+MODULES="java.base,java.compiler,java.desktop,java.instrument,java.logging,java.management,java.naming,java.net.http,java.scripting,java.security.jgss,java.sql,java.xml,jdk.crypto.ec,jdk.httpserver,jdk.management,jdk.unsupported,jdk.zipfs"
 JAVA_HOME="${JAVA_HOME:-$(dirname "$(dirname "$(readlink -f "$(command -v javac)")")")}"
 [ -x "$JAVA_HOME/bin/jlink" ] || { echo "image-rootfs: no jlink in $JAVA_HOME" >&2; exit 1; }
 
