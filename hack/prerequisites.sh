@@ -3,7 +3,8 @@
 # a JDK 17 and Maven (if missing), bubblewrap (the process-based local node's mount namespaces),
 # openssl (control-plane certificates), checks for Go >= 1.26 (the machine image ships it; it builds
 # Kubernetes from its Go modules), then the Kubernetes control plane, kubelet and KWOK binaries via
-# hack/k8s-binaries.sh (cached under ~/.cache/phoenix). Prints the Kubernetes bin directory last.
+# hack/k8s-binaries.sh, and containerd/runc/CNI/pause for the real node via hack/node-binaries.sh
+# (cached under ~/.cache/phoenix). Prints the Kubernetes bin directory last.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
@@ -29,4 +30,7 @@ if [ "$(printf '%s\n1.26\n' "$gov" | sort -V | head -1)" != "1.26" ]; then
   echo "[prerequisites] ERROR: Go $gov is older than 1.26 (k8s.io/kubernetes v1.37 needs go 1.26)" >&2
   exit 1
 fi
+# containerd, crictl, runc, CNI plugins and the pause image of the real local nodes (hack/node-binaries.sh
+# prints their directory; RealNode finds it the same way, so it only goes to stderr here).
+hack/node-binaries.sh >&2
 hack/k8s-binaries.sh

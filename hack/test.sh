@@ -15,5 +15,6 @@ export PHOENIX_K8S_BIN_DIR="$bin_dir"
 echo "[test] control plane binaries: $PHOENIX_K8S_BIN_DIR (prerequisites took $(( $(date +%s) - start ))s)"
 # Exact resumes depend on a fixed thread count and BLAS kernel (trainer-image/README.md).
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
-mvn -B -ntp -e install "$@"
+# -Pimages: the operator and trainer images (Jib) and the e2e tests that run them on a real node.
+mvn -B -ntp -e -Pimages install "$@"
 echo "[test] done in $(( $(date +%s) - start ))s"

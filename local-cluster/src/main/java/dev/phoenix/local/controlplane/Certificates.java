@@ -23,8 +23,10 @@ final class Certificates {
   final Path servingKey;
   final Path serviceAccountKey;
   final Path serviceAccountPub;
+  private final Path dir;
 
   private Certificates(Path dir) {
+    this.dir = dir;
     caCert = dir.resolve("ca.crt");
     caKey = dir.resolve("ca.key");
     servingCert = dir.resolve("apiserver.crt");
@@ -56,6 +58,10 @@ final class Certificates {
         "subjectAltName = IP:127.0.0.1,DNS:localhost,IP:" + kubernetesServiceIp
             + ",DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc"
             + ",DNS:kubernetes.default.svc.cluster.local",
+        "[v3_client]",
+        "basicConstraints = critical,CA:FALSE",
+        "keyUsage = critical,digitalSignature,keyEncipherment",
+        "extendedKeyUsage = clientAuth",
         ""), StandardCharsets.UTF_8);
     openssl(dir, "req", "-x509", "-config", cnf.toString(), "-extensions", "v3_ca",
         "-newkey", "rsa:2048", "-nodes", "-keyout", c.caKey.toString(), "-out", c.caCert.toString(),
@@ -73,6 +79,23 @@ final class Certificates {
     openssl(dir, "pkey", "-in", c.serviceAccountKey.toString(), "-pubout",
         "-out", c.serviceAccountPub.toString());
     return c;
+  }
+
+  /**
+   * A client certificate signed by the CA, {@code <name>.crt} and {@code <name>.key} in the PKI dir; {@code
+   * subject} like {@code /O=system:nodes/CN=system:node:n1} (the API server maps O to groups, CN to the user).
+   */
+  Path[] clientCert(String name, String subject) throws IOException {
+    Path key = dir.resolve(name + ".key");
+    Path crt = dir.resolve(name + ".crt");
+    Path csr = dir.resolve(name + ".csr");
+    Path cnf = dir.resolve("openssl.cnf");
+    openssl(dir, "req", "-new", "-config", cnf.toString(), "-newkey", "rsa:2048", "-nodes",
+        "-keyout", key.toString(), "-out", csr.toString(), "-subj", subject);
+    openssl(dir, "x509", "-req", "-in", csr.toString(), "-CA", caCert.toString(), "-CAkey", caKey.toString(),
+        "-set_serial", Long.toString(ThreadLocalRandom.current().nextLong(1, Long.MAX_VALUE)),
+        "-days", "3650", "-extfile", cnf.toString(), "-extensions", "v3_client", "-out", crt.toString());
+    return new Path[] {crt, key};
   }
 
   private static void openssl(Path dir, String... args) throws IOException {

@@ -212,6 +212,9 @@ public final class ControlPlane implements AutoCloseable {
         "--service-cluster-ip-range=" + SERVICE_CLUSTER_IP_RANGE,
         // 127.0.0.1 is not a valid Endpoints address: do not reconcile the kubernetes service.
         "--endpoint-reconciler-type=none",
+        // A node's Hostname is its name, which no resolver knows: looking it up would send DNS queries off the
+        // machine. Its InternalIP is the address the kubelet listens on.
+        "--kubelet-preferred-address-types=InternalIP",
         "--allow-privileged=true",
         // The API server authenticates to kubelets (logs, exec) with a certificate of this CA
         // (CN kube-apiserver); kubelets serve self-signed certificates, which it does not verify.
@@ -401,6 +404,39 @@ public final class ControlPlane implements AutoCloseable {
 
   public Path caCertPath() {
     return certs.caCert;
+  }
+
+  /**
+   * A kubeconfig for the kubelet of node {@code nodeName}: a client certificate for {@code
+   * system:node:<nodeName>} in group {@code system:nodes}, the identity the Node authorizer and the
+   * NodeRestriction admission plugin expect. Written to {@code file} (the key next to it).
+   */
+  public Path nodeKubeconfig(String nodeName, Path file) throws IOException {
+    requireStarted();
+    Path[] certAndKey;
+    synchronized (this) {
+      certAndKey = certs.clientCert("node-" + nodeName, "/O=system:nodes/CN=system:node:" + nodeName);
+    }
+    Files.createDirectories(file.toAbsolutePath().getParent());
+    Files.writeString(file, "apiVersion: v1\n"
+        + "kind: Config\n"
+        + "clusters:\n"
+        + "- name: phoenix\n"
+        + "  cluster:\n"
+        + "    server: " + masterUrl() + "\n"
+        + "    certificate-authority: " + certs.caCert + "\n"
+        + "users:\n"
+        + "- name: system:node:" + nodeName + "\n"
+        + "  user:\n"
+        + "    client-certificate: " + certAndKey[0] + "\n"
+        + "    client-key: " + certAndKey[1] + "\n"
+        + "contexts:\n"
+        + "- name: phoenix\n"
+        + "  context:\n"
+        + "    cluster: phoenix\n"
+        + "    user: system:node:" + nodeName + "\n"
+        + "current-context: phoenix\n", StandardCharsets.UTF_8);
+    return file;
   }
 
   /** Admin kubeconfig (context {@code phoenix}, namespace {@code default}). */
