@@ -1,0 +1,1 @@
+"""Phoenix pod contract for PyTorch."""
