@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 from conftest import base_env, run_mlp
 from test_roundtrip import make, snapshot, train
 
@@ -102,13 +103,19 @@ def test_corruption_is_named_and_nothing_is_applied(pristine: Path, tmp_path: Pa
 
 
 def model_with(extra: bool) -> TrainState:
-    ts, model, data = make()
+    from phoenix_torch.examples.mlp import Mlp, SyntheticData
+    torch.manual_seed(1)
+    model = Mlp(8, 16, 2, 3, 0.1)
     if extra:
         model.register_buffer("calibration", torch.zeros(3))
     else:
-        del model.head.bias
-        model.head.register_parameter("bias", None)
-    train(ts, model, data, 1)
+        model.head = nn.Linear(16, 3, bias=False)
+    ts = TrainState(model, torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.01), None,
+                    SyntheticData(1, 8, 3, 8, 0, 1))
+    ts_ref, _, _ = make()
+    ts.scheduler = ts_ref.scheduler  # same scheduler keys as the saved run
+    ts.scheduler.optimizer = ts.optimizer  # type: ignore[union-attr]
+    train(ts, model, ts.data, 1)  # type: ignore[arg-type]
     return ts
 
 
@@ -123,10 +130,8 @@ def test_extra_tensor_is_named(pristine: Path) -> None:
 
 
 def test_misshaped_tensor_is_named(pristine: Path) -> None:
-    from phoenix_torch.examples.mlp import Mlp
-    ts, _, _ = make()
-    wider = Mlp(8, 17, 2, 3, 0.1)
-    ts2 = TrainState(wider, torch.optim.AdamW(wider.parameters()), ts.scheduler, ts.data)
+    ts2, model, data = make(hidden=17)
+    train(ts2, model, data, 1)
     with pytest.raises(CheckpointError, match=r"model\.head\.weight: checkpoint has float32 \[3, 16\], the model expects float32 \[3, 17\]"):
         checkpoint.load(CheckpointStore(pristine), ts2, STEP)
 

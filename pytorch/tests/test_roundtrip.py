@@ -13,9 +13,9 @@ from phoenix_torch.state import TrainState
 from phoenix_torch.store import CheckpointStore
 
 
-def make(seed: int = 1, compile: bool = False, wrap: str = "") -> tuple[TrainState, nn.Module, SyntheticData]:
+def make(seed: int = 1, compile: bool = False, wrap: str = "", hidden: int = 16) -> tuple[TrainState, nn.Module, SyntheticData]:
     torch.manual_seed(seed)
-    model = Mlp(8, 16, 2, 3, 0.1)
+    model = Mlp(8, hidden, 2, 3, 0.1)
     wrapped: nn.Module = model
     if wrap == "checkpoint":
         from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import checkpoint_wrapper
@@ -71,7 +71,10 @@ def test_save_load_is_bit_exact_and_training_continues_identically(tmp_path: Pat
     resaved = checkpoint.save(CheckpointStore(tmp_path / "again"), ts2, 5, attempt=1, timeline="t1")
     assert resaved.state_digest == saved.state_digest
 
+    # One process, one global RNG: both continue from the RNG state the checkpoint restored.
+    rng = torch.get_rng_state()
     train(ts, model, data, 4)
+    torch.set_rng_state(rng)
     train(ts2, model2, data2, 4)
     assert_same(snapshot(ts, 9), snapshot(ts2, 9))
 
