@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import random
 import os
 import time
 from dataclasses import replace
@@ -119,6 +120,7 @@ def run(argv: list[str] | None = None) -> int:
     torch.set_num_threads(a.threads)
     torch.use_deterministic_algorithms(True)
     torch.manual_seed(a.seed)
+    random.seed(a.seed)  # saved in every checkpoint: unseeded, two fresh runs would differ in it
     model = Mlp(a.input, a.hidden, a.layers, a.classes, a.dropout)
     distutil.init_distributed(env)
     wrapped: nn.Module = model
