@@ -176,7 +176,7 @@ class Agent:
         self.env = env
         self.store = CheckpointStore(env.checkpoint_dir, marker=DCP_METADATA)
         self.reporter: Reporter | None = None
-        if report_store is not None or env.report_configmap:
+        if env.is_root and (report_store is not None or env.report_configmap):
             self.reporter = Reporter(report_store or KubeConfigMapStore(env.namespace, env.report_configmap or ""),
                                      env.progress_interval_seconds)
         self._known: dict[tuple[int, float, int], dict[str, Any] | None] = {}
@@ -265,12 +265,30 @@ class Agent:
                 termination.write(env.termination_log, termination.message("CheckpointInvalid", env.resume_step, message=str(e)))
                 return termination.CHECKPOINT_INVALID
             log.info("resume checkpoint step %d verified: digest %s", env.resume_step, entry["digest"])
+        if not env.is_root:
+            return self._await_root_moves(resume)
         self.store.ensure_root()
         self.store.move_aside_newer_than(resume)
         self.report(self.scan())
         if self.reporter is not None:
             self.reporter.close()
         return 0
+
+
+    def _await_root_moves(self, resume: int, timeout: float = 300.0) -> int:
+        """Ranks > 0 move nothing (one writer per directory); they wait until rank 0's preflight has
+        moved every newer and temporary directory aside, so no rank can start on a stale step."""
+        end = time.monotonic() + timeout
+        while True:
+            stale = [p.name for p in self.store.root.iterdir() if (m := STEP_DIR.fullmatch(p.name)) and int(m.group(1)) > resume
+                     or p.name.startswith("step-") and ".tmp-" in p.name] if self.store.root.is_dir() else []
+            if not stale:
+                return 0
+            if time.monotonic() > end:
+                msg = f"rank 0 did not move {stale[0]} aside within {timeout:.0f} s"
+                termination.write(self.env.termination_log, termination.message("Failed", self.env.resume_step, message=msg))
+                return termination.FAILED
+            time.sleep(0.5)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -299,3 +317,5 @@ def main(argv: list[str] | None = None) -> None:
         agent.reporter.close()
     print(json.dumps(entries, indent=2))
     sys.exit(0)
+if __name__ == "__main__":
+    main()
