@@ -39,7 +39,17 @@ exec 9>"$VENV_ROOT/.lock-$HASH"
 flock 9
 step_end
 
-if [ -f "$VENV/.complete" ] && "$VENV/bin/python" -c 'import torch, kubernetes' 2>/dev/null; then
+# Fast check (no torch import, well under a second): the stamp, and the pinned versions installed.
+installed_ok() {
+  "$VENV/bin/python" - "$REQ" <<'PY' 2>/dev/null
+import importlib.metadata as md, re, sys
+for line in open(sys.argv[1]):
+    m = re.match(r"\s*([A-Za-z0-9_.-]+)==([^\s#]+)", line)
+    if m and md.version(m.group(1)) != m.group(2):
+        sys.exit(1)
+PY
+}
+if [ -f "$VENV/.complete" ] && installed_ok; then
   log "cached venv $VENV"
 else
   if [ -e "$VENV" ]; then
@@ -59,9 +69,15 @@ else
   step_end
 fi
 
-step "pip install -e pytorch (phoenix-torch, no deps)"
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e "$ROOT/pytorch" >&2
-step_end
+# Editable install of this checkout (several worktrees may share the venv: the last caller wins).
+PTH=$(ls "$VENV"/lib/python3.*/site-packages/__editable__.phoenix_torch-*.pth 2>/dev/null | head -n 1 || true)
+if [ -n "$PTH" ] && [ "$(cat "$PTH")" = "$ROOT/pytorch/src" ]; then
+  log "phoenix-torch already installed editable from $ROOT/pytorch"
+else
+  step "pip install -e pytorch (phoenix-torch, no deps)"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e "$ROOT/pytorch" >&2
+  step_end
+fi
 flock -u 9
 log "total $(( $(date +%s) - T0 ))s"
 echo "$VENV"

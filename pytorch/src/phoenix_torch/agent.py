@@ -56,7 +56,7 @@ class Invalid(Exception):
 
 def _dcp_keys(d: Path) -> tuple[list[dict[str, Any]], list[str], dict[str, int]]:
     """Tensors (name, dtype, shape), object keys, and the bytes each data file must have, from .metadata."""
-    from torch.distributed.checkpoint import FileSystemReader
+    from torch.distributed.checkpoint.filesystem import FileSystemReader
     from torch.distributed.checkpoint.metadata import TensorStorageMetadata
 
     try:
@@ -195,7 +195,7 @@ class Agent:
 
     def scan(self) -> list[dict[str, Any]]:
         """Verified committed steps on disk, newest first (each verified once per manifest version)."""
-        out = []
+        out: list[dict[str, Any]] = []
         for step, d in sorted(self.store.committed().items(), reverse=True):
             mp = d / MANIFEST
             key = (step, mp.stat().st_mtime if mp.exists() else -1.0, mp.stat().st_size if mp.exists() else -1)
@@ -213,8 +213,9 @@ class Agent:
                 mp_now = d / MANIFEST
                 key = (step, mp_now.stat().st_mtime if mp_now.exists() else -1.0, mp_now.stat().st_size if mp_now.exists() else -1)
                 self._known[key] = entry
-            if self._known[key] is not None:
-                out.append(self._known[key])
+            found = self._known[key]
+            if found is not None:
+                out.append(found)
         return out
 
     def report(self, entries: list[dict[str, Any]]) -> None:

@@ -29,9 +29,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.distributed.checkpoint as dcp
-from torch.distributed.checkpoint import FileSystemReader, FileSystemWriter
+from torch.distributed.checkpoint.filesystem import FileSystemReader, FileSystemWriter
 from torch.distributed.checkpoint.metadata import BytesStorageMetadata, TensorStorageMetadata
+from torch.distributed.checkpoint.state_dict_loader import load as dcp_load
+from torch.distributed.checkpoint.state_dict_saver import save as dcp_save
 
 from . import distutil
 from .jsonutil import pretty, sha256_bytes, sha256_file
@@ -120,7 +121,7 @@ def save(store: CheckpointStore, state: TrainState, step: int, *, attempt: int, 
     distutil.broadcast(True)  # the directory exists before any rank writes into it
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="torch.distributed is disabled")  # a world of one: expected
-        dcp.save(flat, storage_writer=FileSystemWriter(tmp, single_file_per_rank=True, sync_files=True, thread_count=1))
+        dcp_save(flat, storage_writer=FileSystemWriter(tmp, single_file_per_rank=True, sync_files=True, thread_count=1))
     result: Saved | str
     if distutil.rank() == 0:
         try:
@@ -331,7 +332,7 @@ def load(store: CheckpointStore, state: TrainState, step: int, job_uid: str | No
         loaded = empty_like_flat(expected)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="torch.distributed is disabled")
-            dcp.load(loaded, storage_reader=FileSystemReader(d))
+            dcp_load(loaded, storage_reader=FileSystemReader(d))
         _check_loaded(step, d.name, m, loaded)
     except CheckpointError as e:
         problem = str(e)

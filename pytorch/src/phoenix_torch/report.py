@@ -20,7 +20,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import Enum
@@ -81,7 +81,8 @@ class KubeConfigMapStore:
             if e.status == 404:
                 return None
             raise
-        return Snapshot(dict(cm.data or {}), cm.metadata.resource_version)
+        rv = cm.metadata.resource_version if cm.metadata is not None else None
+        return Snapshot(dict(cm.data or {}), str(rv or ""))
 
     def put(self, key: str, value: str, resource_version: str) -> None:
         body = {"metadata": {"resourceVersion": resource_version}, "data": {key: value}}
@@ -142,8 +143,8 @@ def progress_guard(p: Mapping[str, Any]) -> Callable[[str | None], bool]:
             return True
         old_attempt = _int(old.get("attempt"), 0)
         if old_attempt != p["attempt"]:
-            return old_attempt < p["attempt"]
-        return _int(old.get("step"), -1) < p["step"]
+            return bool(old_attempt < p["attempt"])
+        return bool(_int(old.get("step"), -1) < p["step"])
     return guard
 
 
@@ -183,7 +184,7 @@ class Reporter:
             log.info("reported checkpoint step %d to %s", body["step"], self.store.describe())
         return o
 
-    def report_inventory(self, checkpoints: list[Mapping[str, Any]], attempt: int, timeline: str, timeout: float = 30.0) -> Outcome:
+    def report_inventory(self, checkpoints: Sequence[Mapping[str, Any]], attempt: int, timeline: str, timeout: float = 30.0) -> Outcome:
         entries = sorted(({"step": c["step"], "digest": c["digest"], "stateDigest": c["stateDigest"]} for c in checkpoints),
                          key=lambda c: -int(c["step"]))[:INVENTORY_LIMIT]
         inv = {"attempt": attempt, "timeline": timeline, "time": self.clock(), "checkpoints": entries}
