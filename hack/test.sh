@@ -17,4 +17,6 @@ echo "[test] control plane binaries: $PHOENIX_K8S_BIN_DIR (prerequisites took $(
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 # -Pimages: the operator and trainer images (Jib) and the e2e tests that run them on a real node.
 mvn -B -ntp -e -Pimages install "$@"
+# The PyTorch library (pytorch/): its cached virtualenv (first install ~8 min, 6 GB), mypy, pytest.
+[ $# -gt 0 ] || hack/test-python.sh
 echo "[test] done in $(( $(date +%s) - start ))s"
