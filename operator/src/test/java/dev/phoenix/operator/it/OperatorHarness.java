@@ -121,7 +121,9 @@ public final class OperatorHarness {
 
     /** Writes a checkpoint report into the job's report ConfigMap, as the trainer's rank 0 does. */
     static void report(KubernetesClient client, String ns, String job, long step, int attempt, String timeline) {
-        String json = "{\"step\":" + step + ",\"digest\":\"sha256:m" + step + "\",\"stateDigest\":\"sha256:s" + step
+        // Digests in the trainer's format (sha256:<64 hex>), derived from the step so each is distinct.
+        String json = "{\"step\":" + step + ",\"digest\":\"sha256:" + String.format("%064x", step)
+                + "\",\"stateDigest\":\"sha256:" + String.format("%064x", step + 1_000_000)
                 + "\",\"attempt\":" + attempt + ",\"timeline\":\"" + timeline + "\",\"time\":\"2026-11-23T10:00:00Z\"}";
         client.configMaps().inNamespace(ns).withName(job + "-report").edit(cm -> {
             cm.setData(new java.util.HashMap<>(cm.getData() == null ? Map.of() : cm.getData()));
