@@ -239,11 +239,11 @@ public final class ControlPlane implements AutoCloseable {
         () -> "ok".equals(httpGet(readyz, adminToken).strip()));
 
     kubeconfig = workDir.resolve("kubeconfig");
-    writeKubeconfig(kubeconfig, ADMIN_USER, adminToken, "default");
+    writeKubeconfig(kubeconfig, ADMIN_USER, token(adminToken), "default");
     Path schedulerKubeconfig = workDir.resolve("kube-scheduler.kubeconfig");
-    writeKubeconfig(schedulerKubeconfig, "system:kube-scheduler", schedulerToken, null);
+    writeKubeconfig(schedulerKubeconfig, "system:kube-scheduler", token(schedulerToken), null);
     Path cmKubeconfig = workDir.resolve("kube-controller-manager.kubeconfig");
-    writeKubeconfig(cmKubeconfig, "system:kube-controller-manager", controllerManagerToken, null);
+    writeKubeconfig(cmKubeconfig, "system:kube-controller-manager", token(controllerManagerToken), null);
 
     List<ManagedProcess> watched = new ArrayList<>(List.of(etcd, apiServer));
     ManagedProcess cm = null;
@@ -418,24 +418,8 @@ public final class ControlPlane implements AutoCloseable {
       certAndKey = certs.clientCert("node-" + nodeName, "/O=system:nodes/CN=system:node:" + nodeName);
     }
     Files.createDirectories(file.toAbsolutePath().getParent());
-    Files.writeString(file, "apiVersion: v1\n"
-        + "kind: Config\n"
-        + "clusters:\n"
-        + "- name: phoenix\n"
-        + "  cluster:\n"
-        + "    server: " + masterUrl() + "\n"
-        + "    certificate-authority: " + certs.caCert + "\n"
-        + "users:\n"
-        + "- name: system:node:" + nodeName + "\n"
-        + "  user:\n"
-        + "    client-certificate: " + certAndKey[0] + "\n"
-        + "    client-key: " + certAndKey[1] + "\n"
-        + "contexts:\n"
-        + "- name: phoenix\n"
-        + "  context:\n"
-        + "    cluster: phoenix\n"
-        + "    user: system:node:" + nodeName + "\n"
-        + "current-context: phoenix\n", StandardCharsets.UTF_8);
+    writeKubeconfig(file, "system:node:" + nodeName, "    client-certificate: " + certAndKey[0] + "\n"
+        + "    client-key: " + certAndKey[1] + "\n", null);
     return file;
   }
 
@@ -612,7 +596,11 @@ public final class ControlPlane implements AutoCloseable {
         ""), StandardCharsets.UTF_8);
   }
 
-  private void writeKubeconfig(Path file, String user, String token, String namespace)
+  /**
+   * A kubeconfig for this control plane (context {@code phoenix}); {@code credentials} are the user's
+   * lines: {@link #token} or a client certificate and key.
+   */
+  private void writeKubeconfig(Path file, String user, String credentials, String namespace)
       throws IOException {
     String yaml = "apiVersion: v1\n"
         + "kind: Config\n"
@@ -624,7 +612,7 @@ public final class ControlPlane implements AutoCloseable {
         + "users:\n"
         + "- name: " + user + "\n"
         + "  user:\n"
-        + "    token: " + token + "\n"
+        + credentials
         + "contexts:\n"
         + "- name: phoenix\n"
         + "  context:\n"
@@ -633,6 +621,10 @@ public final class ControlPlane implements AutoCloseable {
         + (namespace != null ? "    namespace: " + namespace + "\n" : "")
         + "current-context: phoenix\n";
     Files.writeString(file, yaml, StandardCharsets.UTF_8);
+  }
+
+  private static String token(String token) {
+    return "    token: " + token + "\n";
   }
 
   private void waitUntil(String what, Deadline deadline, List<ManagedProcess> watched,

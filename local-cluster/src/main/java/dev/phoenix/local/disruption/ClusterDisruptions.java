@@ -1,7 +1,6 @@
 package dev.phoenix.local.disruption;
 
 import io.fabric8.kubernetes.api.model.DeleteOptionsBuilder;
-import io.fabric8.kubernetes.api.model.Node;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodBuilder;
 import io.fabric8.kubernetes.api.model.Quantity;
@@ -153,9 +152,5 @@ public final class ClusterDisruptions {
    */
   public void deleteNode(String node) {
     client.nodes().withName(node).delete();
-  }
-
-  public Node node(String name) {
-    return client.nodes().withName(name).get();
   }
 }

@@ -111,7 +111,7 @@ public final class Kwok implements AutoCloseable {
           "--node-ip=127.0.0.1",
           "--server-address=127.0.0.1:" + healthPort));
       process = ManagedProcess.builder("kwok", cmd).workDir(workDir)
-          .logFile(workDir.resolve("kwok.log")).appendLog(true)
+          .logFile(logFile()).appendLog(true)
           .environment(env -> env.remove("KUBECONFIG")).start();
       process.awaitHttpOk(healthPort, "/healthz", Duration.ofSeconds(60));
       LOG.info("kwok running (pid {}, log {})", process.pid(), process.logFile());
