@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Provision a current Kubernetes for tests and the local run, idempotently:
-#   etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kubectl (one pinned
-#   Kubernetes release) and kwok (the Kubernetes project's node/pod simulator).
+#   etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy, kubectl (one
+#   pinned Kubernetes release), CoreDNS (cluster DNS for real nodes' pods) and kwok (the Kubernetes
+#   project's node/pod simulator).
 #
 #   hack/k8s-binaries.sh            # prints the bin directory on its LAST stdout line
 #
@@ -16,7 +17,9 @@
 #        version strings injected with -ldflags as the Kubernetes release build does;
 #      - etcd: go.etcd.io/etcd/server/v3 (hack/gobuild/etcd: the server's own main, its sibling
 #        modules replaced with published versions);
-#      - kwok: sigs.k8s.io/kwok/cmd/kwok (go install of the published module).
+#      - kwok: sigs.k8s.io/kwok/cmd/kwok (go install of the published module);
+#      - CoreDNS: github.com/coredns/coredns (hack/gobuild/coredns: coremain with the plugins a local
+#        cluster uses, CoreDNS's documented way to build a plugin subset).
 #
 # Switch the release: PHOENIX_K8S_VERSION=1.36.3 hack/k8s-binaries.sh (any 1.34+ release on the
 # Go proxy; the build module is generated from that release's go.mod; the pinned release uses the
@@ -31,7 +34,9 @@ K8S_VERSION="${PHOENIX_K8S_VERSION:-$PINNED_K8S_VERSION}"
 K8S_VERSION="${K8S_VERSION#v}"
 ETCD_VERSION="${PHOENIX_ETCD_VERSION:-3.6.16}" # the etcd 3.6 line Kubernetes 1.34+ is tested with
 KWOK_VERSION="${PHOENIX_KWOK_VERSION:-0.8.0}"
-BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl kwok)
+COREDNS_VERSION=1.15.0 # pinned by hack/gobuild/coredns/go.mod
+K8S_COMMANDS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
+BINARIES=(etcd "${K8S_COMMANDS[@]}" kwok coredns)
 K8S_DIR="${PHOENIX_K8S_DIR:-$HOME/.cache/phoenix/k8s/v${K8S_VERSION}}"
 BIN_DIR="$K8S_DIR/bin"
 export GOFLAGS="${GOFLAGS:--buildvcs=false}"
@@ -50,6 +55,7 @@ version_ok() {
   case "$(basename "$f")" in
     etcd) out=$("$f" --version 2>/dev/null) || return 1; [[ "$out" == *"etcd Version: ${ETCD_VERSION}"* ]] ;;
     kwok) out=$("$f" --version 2>/dev/null) || return 1; [[ "$out" == *"${KWOK_VERSION}"* ]] ;;
+    coredns) out=$("$f" -version 2>/dev/null) || return 1; [[ "$out" == *"CoreDNS-${COREDNS_VERSION}"* ]] ;;
     kubectl) out=$("$f" version --client 2>/dev/null) || return 1; [[ "$out" == *"v${K8S_VERSION}"* ]] ;;
     *) out=$("$f" --version 2>/dev/null) || return 1; [[ "$out" == *"v${K8S_VERSION}"* ]] ;;
   esac
@@ -57,7 +63,8 @@ version_ok() {
 missing() { local b; for b in "${BINARIES[@]}"; do version_ok "$1/$b" || echo "$b"; done; }
 # The stamp records size and mtime of every binary once all passed version_ok, so the fast path
 # needs no exec (well under a second even on a loaded machine).
-stamp() { (cd "$BIN_DIR" && stat -L -c '%n %s %Y' "${BINARIES[@]}") 2>/dev/null; }
+# A binary the list gained since (absent) makes the stamp differ, so it is provisioned.
+stamp() { local b; for b in "${BINARIES[@]}"; do stat -L -c '%n %s %Y' "$BIN_DIR/$b" 2>/dev/null || echo "$b absent"; done; }
 all_ok() { [ -f "$BIN_DIR/.complete" ] && [ "$(cat "$BIN_DIR/.complete")" = "$(stamp)" ]; }
 
 # --- (a) fast path ----------------------------------------------------------------------------------
@@ -93,7 +100,7 @@ log "Kubernetes v$K8S_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION; to provis
 # --- (b) official release binaries ------------------------------------------------------------------
 if [ "${PHOENIX_K8S_NO_DOWNLOAD:-}" != 1 ] && curl -fsS -m 5 -o /dev/null "https://dl.k8s.io/release/v${K8S_VERSION}/bin/linux/amd64/kubectl.sha256" 2>/dev/null; then
   phase_start download
-  for b in kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl; do
+  for b in "${K8S_COMMANDS[@]}"; do
     [[ " $todo " == *" $b "* ]] || continue
     url="https://dl.k8s.io/release/v${K8S_VERSION}/bin/linux/amd64/$b"
     curl -fsSL -m 600 -o "$STAGE/$b" "$url" && sum=$(curl -fsSL -m 30 "$url.sha256") \
@@ -110,7 +117,7 @@ BUILD="$K8S_DIR/build"
 mkdir -p "$BUILD"
 
 k8s_todo=""
-for b in kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl; do
+for b in "${K8S_COMMANDS[@]}"; do
   [[ " $todo " == *" $b "* ]] && k8s_todo+=" $b"
 done
 if [ -n "$k8s_todo" ]; then
@@ -143,7 +150,7 @@ if [ -n "$k8s_todo" ]; then
       echo ")"
     } >"$mod/go.mod"
     pkgs=()
-    for b in kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl; do pkgs+=("k8s.io/kubernetes/cmd/$b@v$K8S_VERSION"); done
+    for b in "${K8S_COMMANDS[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$b@v$K8S_VERSION"); done
     (cd "$mod" && go get "${pkgs[@]}" >&2) || die "go get of the Kubernetes v$K8S_VERSION commands failed (a module the build needs is not served? see above)"
   fi
   phase_end
@@ -180,6 +187,15 @@ if [[ " $todo " == *" kwok "* ]]; then
   phase_start "build kwok $KWOK_VERSION"
   GOBIN="$STAGE" go install -trimpath -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION" \
     "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION" || die "go install sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION failed"
+  phase_end
+fi
+
+if [[ " $todo " == *" coredns "* ]]; then
+  phase_start "build coredns $COREDNS_VERSION"
+  mod="$BUILD/coredns"
+  rm -rf "$mod"
+  cp -r "$REPO/hack/gobuild/coredns" "$mod"
+  (cd "$mod" && go build -trimpath -ldflags "-s -w" -o "$STAGE/coredns" .) || die "go build of coredns $COREDNS_VERSION failed"
   phase_end
 fi
 

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Disrupt a pod of the local cluster the way a real cluster does (run hack/quickstart.sh --keep first).
 #
-#   hack/preempt.sh POD [--reason R] [-n NAMESPACE] [--grace SECONDS]
+#   hack/preempt.sh POD [--reason R] [-n NAMESPACE]
 #
-# Reasons: PreemptionByScheduler (default), EvictionByEvictionAPI, DeletionByTaintManager,
-# DeletionByPodGC, TerminationByKubelet (DisruptionTarget condition + graceful delete, what 1.26+
-# components do); Eviction (the Eviction API); Kill (an application failure: SIGKILL the container,
-# exit 137; not a preemption). Uses $KUBECONFIG, else the quickstart's (${PHOENIX_LOCAL_DIR:-/tmp/phoenix-local}/env).
+# Reasons (each written by the component that makes it, never by this script):
+#   PreemptionByScheduler (default)  kube-scheduler preempts the pods on POD's node for a pod of higher
+#                                    priority that needs all of the node's nvidia.com/gpu
+#   EvictionByEvictionAPI            the Eviction API evicts POD
+#   DeletionByTaintManager           POD's node is tainted NoExecute until POD is gone
+# Uses $KUBECONFIG, else the quickstart's (${PHOENIX_LOCAL_DIR:-/tmp/phoenix-local}/env).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LOCAL_DIR="${PHOENIX_LOCAL_DIR:-${TMPDIR:-/tmp}/phoenix-local}"
@@ -15,8 +17,7 @@ if [[ -f "$LOCAL_DIR/env" ]]; then
   source "$LOCAL_DIR/env"
 fi
 : "${KUBECONFIG:?no KUBECONFIG and no $LOCAL_DIR/env: start hack/quickstart.sh --keep first}"
-export PHOENIX_LOCAL_NODE_DIR="${PHOENIX_LOCAL_NODE_DIR:-$LOCAL_DIR/nodes}"
 [[ -f "$ROOT/e2e/target/classpath.txt" ]] || { echo "build first: mvn -DskipTests install" >&2; exit 1; }
 exec java -Dlogback.statusListenerClass=ch.qos.logback.core.status.NopStatusListener -XX:TieredStopAtLevel=1 \
   -cp "$ROOT/e2e/target/classes:$(cat "$ROOT/e2e/target/classpath.txt")" \
-  dev.phoenix.local.node.LocalNodeMain preempt --kubeconfig "$KUBECONFIG" "$@"
+  dev.phoenix.e2e.Preempt "$@"

@@ -2,7 +2,6 @@ package dev.phoenix.e2e;
 
 import dev.phoenix.api.v1alpha1.TrainingJob;
 import dev.phoenix.api.v1alpha1.TrainingJobStatus;
-import dev.phoenix.local.node.Disruptions;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.client.utils.Serialization;
 import java.io.IOException;
@@ -17,10 +16,11 @@ import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
 /**
- * Phoenix on this machine, in one command: a real control plane with scheduler and controller manager,
- * the CRD, the operator (its own JVM), a local node with GPUs; then {@code kubectl apply -f
- * examples/quickstart.yaml}, a preemption of one worker after the first checkpoint, the automatic resume
- * and the finished job.
+ * Phoenix on this machine, in one command: a Kubernetes control plane with scheduler and controller manager,
+ * kube-proxy and CoreDNS, the CRD, the operator (its own JVM), two real nodes (kubelet on containerd) with GPUs
+ * advertised; then {@code kubectl apply -f examples/quickstart.yaml}, which runs the trainer image in
+ * containers, a preemption of one worker after the first checkpoint made by the cluster itself (kube-scheduler
+ * preempting it for a pod of higher priority, by default), the automatic resume and the finished job.
  *
  * <pre>
  * LocalPhoenix [--keep] [--work-dir DIR] [--manifest FILE] [--reason REASON|Eviction|none] [--preempt-rank N] [--timeout-seconds S]
@@ -34,7 +34,7 @@ public final class LocalPhoenix {
         Path workDir = Path.of(System.getProperty("java.io.tmpdir"), "phoenix-local");
         Path manifest = null;
         boolean keep = false;
-        String reason = Disruptions.PREEMPTION_BY_SCHEDULER;
+        String reason = "PreemptionByScheduler";
         int preemptRank = 1;
         long timeoutSeconds = 600;
         for (int i = 0; i < args.length; i++) {
@@ -47,7 +47,7 @@ public final class LocalPhoenix {
                 case "--timeout-seconds" -> timeoutSeconds = Long.parseLong(args[++i]);
                 case "-h", "--help" -> {
                     System.out.println("usage: LocalPhoenix [--keep] [--work-dir DIR] [--manifest FILE] "
-                            + "[--reason PreemptionByScheduler|EvictionByEvictionAPI|DeletionByTaintManager|DeletionByPodGC|TerminationByKubelet|Eviction|none] "
+                            + "[--reason PreemptionByScheduler|EvictionByEvictionAPI|DeletionByTaintManager|none] "
                             + "[--preempt-rank N] [--timeout-seconds S]");
                     return;
                 }
@@ -73,13 +73,15 @@ public final class LocalPhoenix {
         String name = job.getMetadata().getName();
         clearHostPaths(job);
 
-        say("starting a Kubernetes 1.20 control plane (etcd, kube-apiserver, kube-scheduler, kube-controller-manager) in " + workDir);
-        PhoenixStack stack = PhoenixStack.builder().workDir(workDir).keepWorkDir(keep).gpus(8).cpu("8").start();
+        say("starting Kubernetes " + dev.phoenix.local.controlplane.KubernetesBinaries.VERSION
+                + " (etcd, kube-apiserver, kube-scheduler, kube-controller-manager, kube-proxy, CoreDNS) and two nodes "
+                + "(kubelet + containerd) in " + workDir);
+        PhoenixStack stack = PhoenixStack.builder().workDir(workDir).keepWorkDir(keep).nodes(2).gpusPerNode(4).start();
         Runtime.getRuntime().addShutdownHook(new Thread(stack::close, "local-phoenix-shutdown"));
-        Files.writeString(workDir.resolve("env"), "export KUBECONFIG=" + stack.controlPlane().kubeconfigPath() + "\n"
-                + "export PHOENIX_LOCAL_NODE_DIR=" + workDir.resolve("nodes") + "\n");
-        say(String.format(Locale.ROOT, "control plane, CRD, operator (pid %d) and local node %s (8 x nvidia.com/gpu, bwrap %s) up in %.1f s",
-                stack.operator().pid(), stack.node().name(), stack.node().useBwrap(), secs(t0)));
+        Files.writeString(workDir.resolve("env"), "export KUBECONFIG=" + stack.controlPlane().kubeconfigPath() + "\n");
+        say(String.format(Locale.ROOT, "control plane, CRD, operator (pid %d) and nodes %s (4 x nvidia.com/gpu each) up in %.1f s",
+                stack.operator().pid(), stack.nodes().stream().map(n -> n.name() + " " + n.startTime().toMillis() + " ms").toList(),
+                secs(t0)));
 
         say("$ kubectl apply -f " + Repo.root().relativize(manifest));
         System.out.print(indent(stack.kubectl("apply", "-f", manifest.toString())));
@@ -107,7 +109,8 @@ public final class LocalPhoenix {
                     List<Pod> running = TrainingJobs.runningPods(admin, ns, name, s.getAttempt());
                     if (running.stream().anyMatch(p -> p.getMetadata().getName().equals(pod))) {
                         progress.poll();
-                        preempt(stack, ns, pod, reason, s.getLatestCheckpoint().getStep());
+                        preempt(stack, running.stream().filter(p -> p.getMetadata().getName().equals(pod)).findFirst()
+                                .orElseThrow(), reason, s.getLatestCheckpoint().getStep());
                         preempted = true;
                     }
                 }
@@ -132,7 +135,8 @@ public final class LocalPhoenix {
         } else {
             summary = name + " " + outcome + ": " + (s.getConditions() == null ? "" : s.getConditions().stream()
                     .map(c -> c.getType() + "=" + c.getStatus() + " " + c.getReason() + ": " + c.getMessage()).toList())
-                    + "\n  operator log: " + stack.operator().logFile() + "\n  node dir: " + stack.node().workDir();
+                    + "\n  operator log: " + stack.operator().logFile() + "\n  node dirs: "
+                    + stack.nodes().stream().map(n -> n.workDir().toString()).toList();
         }
         System.out.println(summary);
         if (keep) {
@@ -144,36 +148,35 @@ public final class LocalPhoenix {
         return outcome.equals("Succeeded") ? 0 : 1;
     }
 
-    private static void preempt(PhoenixStack stack, String ns, String pod, String reason, long checkpoint) {
-        Disruptions d = stack.disruptions();
-        if (reason.equalsIgnoreCase("Eviction")) {
-            say(">>> evicting " + pod + " through the Eviction API (latest checkpoint: step " + checkpoint + ")");
-            d.evict(ns, pod);
-        } else {
-            say(">>> preempting " + pod + ": DisruptionTarget=" + reason + " (\"" + Disruptions.defaultMessage(reason,
-                    stack.admin().pods().inNamespace(ns).withName(pod).get()) + "\"), then a graceful delete; latest checkpoint: step "
-                    + checkpoint);
-            d.disruptionTarget(ns, pod, reason);
-        }
+    private static void preempt(PhoenixStack stack, Pod pod, String reason, long checkpoint) {
+        String what = switch (reason) {
+            case "PreemptionByScheduler" -> "kube-scheduler preempts it for a pod of higher priority that needs all "
+                    + "GPUs of " + pod.getSpec().getNodeName();
+            case "EvictionByEvictionAPI" -> "the Eviction API evicts it";
+            case "DeletionByTaintManager" -> "node " + pod.getSpec().getNodeName() + " is tainted NoExecute";
+            default -> throw new IllegalArgumentException("--reason " + reason + ": one of " + PhoenixStack.REASONS);
+        };
+        say(">>> preempting " + pod.getMetadata().getName() + ": " + what + " (latest checkpoint: step " + checkpoint + ")");
+        stack.disrupt(pod, reason);
     }
 
     private static void printKeepInstructions(Path workDir, TrainingJob job, String name, String ns) {
         Path root = Repo.root();
         System.out.println();
         System.out.println("The cluster keeps running (Ctrl-C stops everything). In another shell:");
-        System.out.println("  source " + workDir.resolve("env") + "        # KUBECONFIG and the node's work dir");
+        System.out.println("  source " + workDir.resolve("env") + "        # KUBECONFIG");
         System.out.println("  kubectl get nodes,pods -o wide");
         System.out.println("  kubectl get tj -w                              # phase, step, checkpoint, restarts");
         System.out.println("  kubectl describe tj " + name + "                  # conditions and the story in events");
         hostPaths(job).forEach(p -> System.out.println("  ls " + p + "                 # checkpoint steps still on disk (after retention)"));
         System.out.println("  kubectl patch tj " + name + " --type=merge -p '{\"spec\":{\"resumeStep\":260}}'  # train again from step 260 (new timeline)");
         System.out.println("  kubectl delete tj " + name + " && kubectl apply -f " + root.resolve("examples/quickstart.yaml"));
-        System.out.println("  " + root.resolve("hack/preempt.sh") + " " + name + "-worker-0                       # DisruptionTarget PreemptionByScheduler");
+        System.out.println("  " + root.resolve("hack/preempt.sh") + " " + name + "-worker-0                       # kube-scheduler preempts it");
         System.out.println("  " + root.resolve("hack/preempt.sh") + " " + name + "-worker-1 --reason EvictionByEvictionAPI");
-        System.out.println("  " + root.resolve("hack/preempt.sh") + " " + name + "-worker-0 --reason Eviction      # the Eviction API itself");
-        System.out.println("  " + root.resolve("hack/preempt.sh") + " " + name + "-worker-0 --reason Kill          # a failure: SIGKILL, exit 137");
-        System.out.println("  logs: " + workDir.resolve("logs") + " (operator.log), " + workDir.resolve("nodes")
-                + "/<node>/pods/<ns>_<pod>_<uid>/logs/trainer/0.log");
+        System.out.println("  " + root.resolve("hack/preempt.sh") + " " + name + "-worker-0 --reason DeletionByTaintManager");
+        System.out.println("  kubectl logs " + name + "-worker-0                 # the trainer in its container");
+        System.out.println("  logs: " + workDir.resolve("logs") + " (operator.log), " + workDir.resolve("control-plane/logs")
+                + ", the nodes' kubelet and containerd logs under /tmp/phx-node-*/logs");
     }
 
     /** The work dir is ours: remove a previous run's (unless one is still running there). */

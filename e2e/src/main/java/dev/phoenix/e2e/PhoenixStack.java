@@ -2,8 +2,10 @@ package dev.phoenix.e2e;
 
 import dev.phoenix.api.v1alpha1.TrainingJob;
 import dev.phoenix.local.controlplane.ControlPlane;
-import dev.phoenix.local.node.Disruptions;
-import dev.phoenix.local.node.LocalNode;
+import dev.phoenix.local.disruption.ClusterDisruptions;
+import dev.phoenix.local.realnode.ClusterServices;
+import dev.phoenix.local.realnode.PodNetwork;
+import dev.phoenix.local.realnode.RealNode;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition;
@@ -12,7 +14,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -22,18 +24,21 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Phoenix on one machine: a real control plane (etcd, kube-apiserver, kube-scheduler,
- * kube-controller-manager), the TrainingJob CRD, the operator as its own JVM, and local nodes (kubelet
- * stand-ins with {@code nvidia.com/gpu} capacity) that run the trainer image as local processes.
+ * Phoenix on one machine, as on a cluster: a control plane (etcd, kube-apiserver, kube-scheduler,
+ * kube-controller-manager) listening on a pod network's gateway, kube-proxy and CoreDNS for that network, the
+ * TrainingJob CRD, the operator as its own JVM, and real nodes (kubelet on containerd, {@code nvidia.com/gpu}
+ * advertised as an extended resource) that run the trainer image built by {@code -Pimages} in containers.
  */
 public final class PhoenixStack implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(PhoenixStack.class);
+    public static final String TRAINER_IMAGE = "phoenix/trainer:0.1.0";
 
     private final Builder options;
+    private PodNetwork network;
     private ControlPlane controlPlane;
+    private ClusterServices services;
     private OperatorProcess operator;
-    private final List<LocalNode> nodes = new CopyOnWriteArrayList<>();
-    private final List<KubernetesClient> nodeClients = new CopyOnWriteArrayList<>();
+    private final List<RealNode> nodes = new CopyOnWriteArrayList<>();
     private final AtomicInteger nodeCounter = new AtomicInteger();
 
     private PhoenixStack(Builder b) {
@@ -47,13 +52,12 @@ public final class PhoenixStack implements AutoCloseable {
     public static final class Builder {
         private Path workDir;
         private boolean keepWorkDir;
-        private int gpus = 32;
-        private String cpu = "64";
-        private String memory = "256Gi";
+        private int nodes = 2;
+        private int gpusPerNode = 4;
         private boolean operatorLeaderElection;
-        private String trainerJavaOpts = Repo.SMALL_JVM_OPTS;
+        private Path trainerImage;
 
-        /** Where the control plane, node, checkpoints and logs live; default a fresh temp dir. */
+        /** Where the control plane, network, checkpoints and logs live; default a fresh temp dir. */
         public Builder workDir(Path dir) {
             this.workDir = dir;
             return this;
@@ -64,13 +68,15 @@ public final class PhoenixStack implements AutoCloseable {
             return this;
         }
 
-        public Builder gpus(int gpus) {
-            this.gpus = gpus;
+        /** Real nodes started with the stack (default 2). */
+        public Builder nodes(int n) {
+            this.nodes = n;
             return this;
         }
 
-        public Builder cpu(String cpu) {
-            this.cpu = cpu;
+        /** {@code nvidia.com/gpu} each node advertises (default 4). */
+        public Builder gpusPerNode(int gpus) {
+            this.gpusPerNode = gpus;
             return this;
         }
 
@@ -79,8 +85,9 @@ public final class PhoenixStack implements AutoCloseable {
             return this;
         }
 
-        public Builder trainerJavaOpts(String opts) {
-            this.trainerJavaOpts = opts;
+        /** The trainer image archive (default {@code trainer-image/target/jib-image.tar}, built by {@code -Pimages}). */
+        public Builder trainerImage(Path archive) {
+            this.trainerImage = archive;
             return this;
         }
 
@@ -96,15 +103,31 @@ public final class PhoenixStack implements AutoCloseable {
         }
     }
 
+    /** The trainer image of this checkout, or a clear error saying how to build it. */
+    public static Path trainerImageArchive() {
+        Path tar = Repo.root().resolve("trainer-image/target/jib-image.tar");
+        if (!Files.isRegularFile(tar)) {
+            throw new IllegalStateException("no trainer image at " + tar + ": build it with "
+                    + "`mvn -Pimages -pl trainer-image -am package -DskipTests`");
+        }
+        return tar;
+    }
+
     private void startAll() throws IOException {
         if (options.workDir == null) {
             options.workDir = Files.createTempDirectory("phoenix-local-");
         }
+        if (options.trainerImage == null) {
+            options.trainerImage = trainerImageArchive();
+        }
         Files.createDirectories(options.workDir);
         long t0 = System.nanoTime();
+        network = PodNetwork.create(options.workDir.resolve("network"));
         controlPlane = ControlPlane.builder()
                 .withScheduler(true)
                 .withControllerManager(true)
+                // pods reach the API server through the kubernetes Service, which kube-proxy routes here
+                .listenAddress(network.nodeIp())
                 // Pods of a dead node are evicted after 5 s instead of 300 s.
                 .defaultNotReadyTolerationSeconds(5)
                 .defaultUnreachableTolerationSeconds(5)
@@ -114,13 +137,18 @@ public final class PhoenixStack implements AutoCloseable {
                 .start();
         LOG.info("control plane up in {} ms: {}", ms(t0), controlPlane);
         long t1 = System.nanoTime();
+        // kube-proxy of node-1 (the first node started below); it serves every node of this machine
+        services = ClusterServices.start(controlPlane, network, "node-1");
         installCrd(controlPlane.adminClient());
         LOG.info("CRD installed in {} ms", ms(t1));
         long t2 = System.nanoTime();
         operator = new OperatorProcess(controlPlane.kubeconfigPath(), logDir().resolve("operator.log"),
                 options.operatorLeaderElection).start();
         LOG.info("operator pid {} ready in {} ms (log {})", operator.pid(), ms(t2), operator.logFile());
-        startNode();
+        for (int i = 0; i < options.nodes; i++) {
+            startNode();
+        }
+        services.awaitReady(java.time.Duration.ofMinutes(2));
     }
 
     private static long ms(long t0) {
@@ -158,58 +186,62 @@ public final class PhoenixStack implements AutoCloseable {
         }
     }
 
-    /** Starts (and registers) one more local node, {@code local-node-<n>}. */
-    public LocalNode startNode() {
-        String name = "local-node-" + nodeCounter.incrementAndGet();
-        KubernetesClient c = controlPlane.newAdminClient();
-        nodeClients.add(c);
-        LocalNode node = LocalNode.builder()
-                .client(c)
+    /** Starts (and registers) one more real node, {@code node-<n>}, with the trainer image imported. */
+    public RealNode startNode() throws IOException {
+        String name = "node-" + nodeCounter.incrementAndGet();
+        RealNode node = RealNode.builder()
+                .controlPlane(controlPlane)
                 .name(name)
-                .gpus(options.gpus)
-                .cpu(options.cpu)
-                .memory(options.memory)
-                .pods(250)
-                .workDir(options.workDir.resolve("nodes").resolve(name))
-                .variable("PHOENIX_TRAINER_CLASSPATH", Repo.trainerClasspath())
-                .variable("PHOENIX_TRAINER_JAVA_OPTS", options.trainerJavaOpts)
-                .heartbeat(Duration.ofSeconds(2))
-                .deleteNodeOnClose(true)
+                .network(network)
+                .image(options.trainerImage)
+                .extendedResource("nvidia.com/gpu", Integer.toString(options.gpusPerNode))
                 .start();
         nodes.add(node);
-        LOG.info("local node {} started (bwrap {}, work dir {})", name, node.useBwrap(), node.workDir());
+        LOG.info("node {} Ready in {} ms (work dir {})", name, node.startTime().toMillis(), node.workDir());
         return node;
     }
 
     /** The nodes still alive. */
-    public List<LocalNode> nodes() {
+    public List<RealNode> nodes() {
         return List.copyOf(nodes);
     }
 
     /** The first live node. */
-    public LocalNode node() {
+    public RealNode node() {
         return nodes.get(0);
     }
 
     /** The live node a pod runs on, or null. */
-    public LocalNode nodeOf(Pod pod) {
+    public RealNode nodeOf(Pod pod) {
         String n = pod.getSpec().getNodeName();
         return nodes.stream().filter(x -> x.name().equals(n)).findFirst().orElse(null);
     }
 
-    /** Disruptions over the live nodes. */
-    public Disruptions disruptions() {
-        return new Disruptions(admin(), nodes.toArray(new LocalNode[0]));
+    /** Disruptions the cluster's own components make (scheduler, Eviction API, taint manager, PodGC). */
+    public ClusterDisruptions disruptions() {
+        return new ClusterDisruptions(admin());
+    }
+
+    /** The disruptions a real cluster's components make, by the DisruptionTarget reason they write. */
+    public static final List<String> REASONS = ClusterDisruptions.REASONS;
+
+    /** {@link ClusterDisruptions#disrupt}: the component behind {@code reason} disrupts {@code victim}; waits until it is gone. */
+    public void disrupt(Pod victim, String reason) {
+        disruptions().disrupt(victim, reason, java.time.Duration.ofMinutes(3));
     }
 
     /**
-     * Hard node loss of {@code node} (SIGKILL of every process, Node deleted, its pods force-deleted with
-     * DisruptionTarget DeletionByPodGC), then a fresh node so work can continue. Returns the new node.
+     * A spot reclaim: the machine behind {@code node} is gone at once (every process of the node SIGKILLed, its
+     * containers with it), and the cloud deletes its Node object; kube-controller-manager's PodGC then deletes
+     * the pods bound to it (DisruptionTarget DeletionByPodGC). A fresh node joins so work can continue; returns it.
      */
-    public LocalNode loseNode(LocalNode node) {
-        disruptions().nodeLoss(node);
+    public RealNode loseNode(RealNode node) throws IOException {
+        node.kill();
+        disruptions().deleteNode(node.name());
         nodes.remove(node);
-        return startNode();
+        RealNode fresh = startNode();
+        node.close(); // what the dead node left on this machine (its pods are already gone with it)
+        return fresh;
     }
 
     public ControlPlane controlPlane() {
@@ -232,11 +264,21 @@ public final class PhoenixStack implements AutoCloseable {
         return options.workDir.resolve("logs");
     }
 
-    /** A host directory for a job's checkpoints (a hostPath volume; the local nodes all share this host). */
+    /**
+     * A host directory for a job's checkpoints (a hostPath volume: every node is this machine, so a pod on a
+     * replacement node finds them), writable by the trainer's non-root user.
+     */
     public Path checkpointDir(String namespace, String job) throws IOException {
         Path p = options.workDir.resolve("checkpoints").resolve(namespace).resolve(job);
         Files.createDirectories(p);
+        Files.setPosixFilePermissions(p, PosixFilePermissions.fromString("rwxrwxrwx"));
         return p;
+    }
+
+    /** The container log of a pod's container (through the API server and the pod's kubelet). */
+    public String log(Pod pod, String container) {
+        return admin().pods().inNamespace(pod.getMetadata().getNamespace()).withName(pod.getMetadata().getName())
+                .inContainer(container).getLog();
     }
 
     /** Runs kubectl against this cluster; returns stdout, throws on a non-zero exit. */
@@ -272,7 +314,7 @@ public final class PhoenixStack implements AutoCloseable {
         if (operator != null) {
             operator.close();
         }
-        for (LocalNode n : nodes) {
+        for (RealNode n : nodes) {
             try {
                 n.close();
             } catch (RuntimeException e) {
@@ -280,11 +322,18 @@ public final class PhoenixStack implements AutoCloseable {
             }
         }
         nodes.clear();
-        for (KubernetesClient c : nodeClients) {
-            c.close();
+        if (services != null) {
+            services.close();
         }
         if (controlPlane != null) {
             controlPlane.close();
+        }
+        if (network != null) {
+            try {
+                network.close();
+            } catch (IOException e) {
+                LOG.warn("closing the pod network: {}", e.toString());
+            }
         }
     }
 

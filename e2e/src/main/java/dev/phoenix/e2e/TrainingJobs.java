@@ -24,7 +24,8 @@ public final class TrainingJobs {
 
     /**
      * A job of {@code cfg} whose checkpoints live in {@code checkpointDir} on the host (hostPath: every
-     * local node is this host, so a pod on a replacement node finds them), one GPU per worker.
+     * local node is this host, so a pod on a replacement node finds them), one GPU per worker, the trainer
+     * image as a user runs it: non-root, read-only root filesystem, the JavaCPP cache and /tmp on emptyDirs.
      */
     public static TrainingJob job(String namespace, String name, JobConfig cfg, Path checkpointDir) {
         TrainingJob job = new TrainingJob();
@@ -41,19 +42,31 @@ public final class TrainingJobs {
         spec.setMaxPreemptions(cfg.maxPreemptions());
         spec.setTemplate(new PodTemplateSpecBuilder().withNewSpec()
                 .withTerminationGracePeriodSeconds(cfg.graceSeconds())
-                .addNewContainer().withName("trainer").withImage("phoenix/trainer:0.1.0")
+                // the trainer image's user; its root filesystem stays read-only
+                .withNewSecurityContext().withRunAsNonRoot(true).withRunAsUser(65532L).withRunAsGroup(65532L)
+                .endSecurityContext()
+                .addNewContainer().withName("trainer").withImage(PhoenixStack.TRAINER_IMAGE)
+                .withImagePullPolicy("IfNotPresent")
                 .withArgs(cfg.trainerArgs())
                 .addNewEnv().withName("OMP_NUM_THREADS").withValue("1").endEnv()
                 .addNewEnv().withName("OPENBLAS_CORETYPE").withValue("Haswell").endEnv()
                 .addNewEnv().withName("PHOENIX_PROGRESS_INTERVAL_SECONDS").withValue("1").endEnv()
+                // small, quickly started JVMs: many trainers share two cores here
+                .addNewEnv().withName("JAVA_TOOL_OPTIONS").withValue(Repo.SMALL_JVM_OPTS).endEnv()
                 .withNewResources()
                 .withRequests(Map.of("cpu", new Quantity("10m"), "memory", new Quantity("64Mi")))
                 .withLimits(Map.of("nvidia.com/gpu", new Quantity("1")))
                 .endResources()
+                .withNewSecurityContext().withReadOnlyRootFilesystem(true).withAllowPrivilegeEscalation(false)
+                .endSecurityContext()
                 .addNewVolumeMount().withName("checkpoints").withMountPath("/checkpoints").endVolumeMount()
+                .addNewVolumeMount().withName("javacpp").withMountPath("/var/cache/javacpp").endVolumeMount()
+                .addNewVolumeMount().withName("tmp").withMountPath("/tmp").endVolumeMount()
                 .endContainer()
                 .addNewVolume().withName("checkpoints").withNewHostPath().withPath(checkpointDir.toString())
-                .withType("DirectoryOrCreate").endHostPath().endVolume()
+                .withType("Directory").endHostPath().endVolume()
+                .addNewVolume().withName("javacpp").withNewEmptyDir().endEmptyDir().endVolume()
+                .addNewVolume().withName("tmp").withNewEmptyDir().endEmptyDir().endVolume()
                 .endSpec().build());
         job.setSpec(spec);
         return job;

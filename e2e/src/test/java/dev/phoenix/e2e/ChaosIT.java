@@ -3,7 +3,7 @@ package dev.phoenix.e2e;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.phoenix.api.v1alpha1.TrainingJobStatus;
-import dev.phoenix.local.node.Disruptions;
+import dev.phoenix.local.realnode.RealNode;
 import io.fabric8.kubernetes.api.model.ConfigMap;
 import io.fabric8.kubernetes.api.model.Pod;
 import java.time.Duration;
@@ -22,9 +22,11 @@ import org.assertj.core.api.SoftAssertions;
 import org.junit.jupiter.api.Test;
 
 /**
- * Chaos: 10 jobs at once (1 and 2 workers, three distinct configurations), at least 30 random
- * disruptions among them (every DisruptionTarget reason, plain evictions and SIGKILLed trainers, i.e.
- * failures), and the operator process killed with SIGKILL in the middle (after 12 disruptions, while at
+ * Chaos, in real containers on two real nodes: 10 jobs at once (1 and 2 workers, three distinct
+ * configurations), at least 32 random disruptions among them, each made by the component that makes it on a
+ * cluster (the Eviction API for one pod; kube-scheduler preempting, or the taint manager deleting, every pod of
+ * a node, which hits each job with a worker there; SIGKILLed trainer containers, i.e. failures), and the
+ * operator process killed with SIGKILL in the middle (after 12 disruptions, while at
  * least 3 gangs train) and started again after 3 more disruptions or 20 s, with disruptions while it is
  * down. Every job must succeed with the exact final state of its uninterrupted
  * reference, count exactly the preemptions and failures it suffered, never run two attempts' pods at
@@ -102,9 +104,8 @@ class ChaosIT {
         jobs.keySet().forEach(n -> expected.put(n, new int[2]));
         Set<String> disruptedAttempts = new HashSet<>();
         List<String> log = new ArrayList<>();
-        List<String> actions = List.of(Disruptions.PREEMPTION_BY_SCHEDULER, Disruptions.EVICTION_BY_EVICTION_API,
-                Disruptions.DELETION_BY_TAINT_MANAGER, Disruptions.DELETION_BY_POD_GC, Disruptions.TERMINATION_BY_KUBELET,
-                "Eviction", "Kill", "Kill");
+        List<String> actions = List.of("PreemptionByScheduler", "EvictionByEvictionAPI", "EvictionByEvictionAPI",
+                "DeletionByTaintManager", "Kill", "Kill");
         int total = 0;
         boolean operatorKilled = false;
         boolean operatorRestarted = false;
@@ -172,23 +173,46 @@ class ChaosIT {
             Pod victim = pods.get(rnd.nextInt(pods.size()));
             String pod = victim.getMetadata().getName();
             String action = actions.get(rnd.nextInt(actions.size()));
-            Disruptions d = s.disruptions();
+            // A node-wide disruption hits every job with a worker on that node: only when each of them is a
+            // candidate (training, in its window, this attempt not yet disrupted), so every hit is counted once.
+            List<String> hit = List.of(name);
+            boolean nodeWide = action.equals("PreemptionByScheduler") || action.equals("DeletionByTaintManager");
+            if (nodeWide) {
+                String node = victim.getSpec().getNodeName();
+                List<Pod> there = s.admin().pods().inNamespace(ns).list().getItems().stream()
+                        .filter(p -> node.equals(p.getSpec().getNodeName())).toList();
+                hit = there.stream().map(p -> p.getMetadata().getLabels().get("phoenix.dev/job")).distinct().toList();
+                boolean countable = there.stream().allMatch(p -> p.getMetadata().getDeletionTimestamp() == null
+                        && p.getMetadata().getLabels().get("phoenix.dev/job") != null
+                        && candidates.contains(p.getMetadata().getLabels().get("phoenix.dev/job"))
+                        && TrainingJobs.attemptOf(p) == E2e.attempt(statuses.get(p.getMetadata().getLabels().get("phoenix.dev/job"))));
+                if (!countable) {
+                    action = "EvictionByEvictionAPI";
+                    hit = List.of(name);
+                }
+            }
             try {
-                switch (action) {
-                    case "Kill" -> d.kill(ns, pod, "trainer");
-                    case "Eviction" -> assertThat(d.evict(ns, pod)).as("eviction of " + pod).isTrue();
-                    default -> d.disruptionTarget(ns, pod, action);
+                if (action.equals("Kill")) {
+                    RealNode node = s.nodeOf(victim);
+                    if (node == null) {
+                        continue;
+                    }
+                    node.killContainer(ns, pod, "trainer");
+                } else {
+                    s.disrupt(victim, action);
                 }
             } catch (IllegalStateException gone) {
                 continue; // the container ended in between: nothing happened, nothing to count
             }
-            expected.get(name)[action.equals("Kill") ? 1 : 0]++;
-            disruptedAttempts.add(name + "#" + E2e.attempt(st));
+            for (String j : hit) {
+                expected.get(j)[action.equals("Kill") ? 1 : 0]++;
+                disruptedAttempts.add(j + "#" + E2e.attempt(statuses.get(j)));
+            }
             total++;
             boolean operatorDown = operatorKilled && !operatorRestarted;
             whileDown += operatorDown ? 1 : 0;
-            log.add(String.format("%5.1fs #%d %s %s (attempt %d, step %d)%s", secs(t0), total, action, pod,
-                    E2e.attempt(st), E2e.step(st), operatorDown ? " [operator down]" : ""));
+            log.add(String.format("%5.1fs #%d %s %s (attempt %d, step %d)%s%s", secs(t0), total, action, pod,
+                    E2e.attempt(st), E2e.step(st), hit.size() > 1 ? " hits " + hit : "", operatorDown ? " [operator down]" : ""));
             E2e.sleep(300 + rnd.nextInt(1200));
         }
         if (!operatorRestarted) {

@@ -17,6 +17,8 @@ import org.slf4j.LoggerFactory;
 /** One Phoenix stack per test JVM, shared by every e2e test class (each test uses its own namespace). */
 final class E2e {
     private static final Logger LOG = LoggerFactory.getLogger(E2e.class);
+    /** nvidia.com/gpu per node: ChaosIT's 13 workers fit on two nodes, and a node's loss leaves room on the other. */
+    static final int GPUS_PER_NODE = 8;
     private static PhoenixStack stack;
     private static PodAuditor auditor;
 
@@ -26,7 +28,7 @@ final class E2e {
         if (stack == null) {
             try {
                 Path dir = Path.of("target", "e2e-" + ProcessHandle.current().pid()).toAbsolutePath();
-                stack = PhoenixStack.builder().workDir(dir).keepWorkDir(true).start();
+                stack = PhoenixStack.builder().workDir(dir).keepWorkDir(true).nodes(2).gpusPerNode(GPUS_PER_NODE).start();
                 auditor = new PodAuditor(stack.admin());
                 Runtime.getRuntime().addShutdownHook(new Thread(() -> {
                     auditor.close();

@@ -3,8 +3,7 @@ package dev.phoenix.e2e;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.phoenix.api.v1alpha1.TrainingJobStatus;
-import dev.phoenix.local.node.Disruptions;
-import dev.phoenix.local.node.LocalNode;
+import dev.phoenix.local.realnode.RealNode;
 import io.fabric8.kubernetes.api.model.Pod;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -16,9 +15,10 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 /**
- * The whole promise: a 2-worker job preempted three times at random moments (two different
- * DisruptionTarget reasons and one hard node loss, after which a new node joins) ends with a state
- * bit-identical to an uninterrupted run of the same job, with 3 preemptions and no failure counted.
+ * The whole promise, in real containers: a 2-worker job preempted three times at random moments (two of
+ * scheduler preemption, the Eviction API and a NoExecute taint, each made by that component, and one hard
+ * node loss: the node's processes SIGKILLed, its Node deleted, after which a new node joins) ends with a
+ * state bit-identical to an uninterrupted run of the same job, with 3 preemptions and no failure counted.
  */
 class PreemptionExactnessIT {
 
@@ -32,7 +32,7 @@ class PreemptionExactnessIT {
         String name = "exact";
         Random rnd = E2e.random("PreemptionExactnessIT");
 
-        List<String> reasons = new ArrayList<>(Disruptions.REASONS);
+        List<String> reasons = new ArrayList<>(PhoenixStack.REASONS);
         Collections.shuffle(reasons, rnd);
         List<String> plan = new ArrayList<>(List.of(reasons.get(0), reasons.get(1), "NodeLoss"));
         Collections.shuffle(plan, rnd);
@@ -54,12 +54,12 @@ class PreemptionExactnessIT {
             Pod victim = pods.get(rnd.nextInt(pods.size()));
             String what = plan.get(i);
             if (what.equals("NodeLoss")) {
-                LocalNode node = s.nodeOf(victim);
+                RealNode node = s.nodeOf(victim);
                 assertThat(node).isNotNull();
-                LocalNode fresh = s.loseNode(node);
+                RealNode fresh = s.loseNode(node);
                 done.add("NodeLoss of " + node.name() + " at step " + E2e.step(st) + " (new node " + fresh.name() + ")");
             } else {
-                s.disruptions().disruptionTarget(victim, what);
+                s.disrupt(victim, what);
                 done.add(what + " of " + victim.getMetadata().getName() + " at step " + E2e.step(st));
             }
             System.out.println("disruption " + attempt + ": " + done.get(i));

@@ -52,7 +52,7 @@ class ResumeStepIT {
 
         TrainingJobStatus end = E2e.await(s, ns, name, Duration.ofMinutes(4), "Succeeded", E2e::succeeded);
         Pod rank0 = TrainingJobs.pods(s.admin(), ns, name).stream().filter(p -> TrainingJobs.rankOf(p) == 0).findFirst().orElseThrow();
-        String log = Files.readString(s.nodeOf(rank0).logFile(rank0, "trainer", 0));
+        String log = s.log(rank0, "trainer");
         assertThat(log).as("rank 0 log of attempt " + next).contains("resumed from step-0000000040");
         assertThat(end.getAttempt()).isEqualTo(next);
         assertThat(end.getFailures()).isZero();

@@ -35,7 +35,7 @@ final class Certificates {
     serviceAccountPub = dir.resolve("sa.pub");
   }
 
-  static Certificates generate(Path dir, String kubernetesServiceIp) throws IOException {
+  static Certificates generate(Path dir, String kubernetesServiceIp, String listenAddress) throws IOException {
     Files.createDirectories(dir);
     Certificates c = new Certificates(dir);
     Path cnf = dir.resolve("openssl.cnf");
@@ -56,6 +56,7 @@ final class Certificates {
         "subjectKeyIdentifier = hash",
         "authorityKeyIdentifier = keyid",
         "subjectAltName = IP:127.0.0.1,DNS:localhost,IP:" + kubernetesServiceIp
+            + (listenAddress.equals("127.0.0.1") ? "" : ",IP:" + listenAddress)
             + ",DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc"
             + ",DNS:kubernetes.default.svc.cluster.local",
         "[v3_client]",

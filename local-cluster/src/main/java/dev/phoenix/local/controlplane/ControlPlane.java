@@ -136,7 +136,7 @@ public final class ControlPlane implements AutoCloseable {
       if (!KubernetesBinaries.complete(binDir)) {
         throw new IllegalStateException(binDir + " lacks one of " + KubernetesBinaries.NAMES);
       }
-      certs = Certificates.generate(workDir.resolve("pki"), KUBERNETES_SERVICE_IP);
+      certs = Certificates.generate(workDir.resolve("pki"), KUBERNETES_SERVICE_IP, options.listenAddress);
       writeTokenFile();
       installShutdownHook();
       for (int attempt = 1; ; attempt++) {
@@ -196,8 +196,8 @@ public final class ControlPlane implements AutoCloseable {
 
     List<String> api = new ArrayList<>(List.of(bin("kube-apiserver"),
         "--etcd-servers=" + etcdUrl,
-        "--bind-address=127.0.0.1",
-        "--advertise-address=127.0.0.1",
+        "--bind-address=" + options.listenAddress,
+        "--advertise-address=" + options.listenAddress,
         "--secure-port=" + apiServerPort,
         "--cert-dir=" + workDir.resolve("apiserver-certs"),
         "--tls-cert-file=" + certs.servingCert,
@@ -210,8 +210,6 @@ public final class ControlPlane implements AutoCloseable {
         "--service-account-key-file=" + certs.serviceAccountPub,
         "--api-audiences=" + SERVICE_ACCOUNT_ISSUER,
         "--service-cluster-ip-range=" + SERVICE_CLUSTER_IP_RANGE,
-        // 127.0.0.1 is not a valid Endpoints address: do not reconcile the kubernetes service.
-        "--endpoint-reconciler-type=none",
         // A node's Hostname is its name, which no resolver knows: looking it up would send DNS queries off the
         // machine. Its InternalIP is the address the kubelet listens on.
         "--kubelet-preferred-address-types=InternalIP",
@@ -222,6 +220,12 @@ public final class ControlPlane implements AutoCloseable {
         "--kubelet-client-key=" + certs.servingKey,
         "--profiling=false",
         "--v=1"));
+    if (isLoopback(options.listenAddress)) {
+      // 127.0.0.1 is not a valid Endpoints address: do not reconcile the kubernetes service (pods cannot reach a
+      // loopback API server anyway). On a pod network's gateway address it is reconciled: kube-proxy routes the
+      // kubernetes Service to it, as on any cluster.
+      api.add("--endpoint-reconciler-type=none");
+    }
     if (options.defaultNotReadyTolerationSeconds != null) {
       api.add("--default-not-ready-toleration-seconds=" + options.defaultNotReadyTolerationSeconds);
     }
@@ -393,9 +397,18 @@ public final class ControlPlane implements AutoCloseable {
   // ------------------------------------------------------------------------------------------------
   // accessors
 
-  /** {@code https://127.0.0.1:<port>} */
+  /** {@code https://<listen address>:<port>} ({@code 127.0.0.1} unless {@link Builder#listenAddress} says otherwise). */
   public String masterUrl() {
-    return "https://127.0.0.1:" + apiServerPort;
+    return "https://" + options.listenAddress + ":" + apiServerPort;
+  }
+
+  /** The address the API server listens on and advertises (the kubernetes Service's endpoint). */
+  public String listenAddress() {
+    return options.listenAddress;
+  }
+
+  private static boolean isLoopback(String address) {
+    return address.startsWith("127.");
   }
 
   public String adminToken() {
@@ -779,6 +792,7 @@ public final class ControlPlane implements AutoCloseable {
     private Duration nodeMonitorPeriod = Duration.ofSeconds(2);
     private Duration nodeMonitorGracePeriod = Duration.ofSeconds(20);
     private Duration startTimeout = Duration.ofMinutes(3);
+    private String listenAddress = "127.0.0.1";
     private final List<String> apiServerFlags = new ArrayList<>();
     private final List<String> controllerManagerFlags = new ArrayList<>();
     private final List<String> schedulerFlags = new ArrayList<>();
@@ -840,6 +854,19 @@ public final class ControlPlane implements AutoCloseable {
     /** Controller manager's --node-monitor-period (default 2s). */
     public Builder nodeMonitorPeriod(Duration d) {
       this.nodeMonitorPeriod = d;
+      return this;
+    }
+
+    /**
+     * The address kube-apiserver binds to and advertises (default 127.0.0.1). Pods of real nodes reach the API
+     * server only on an address of their network: pass the pod network's gateway ({@code PodNetwork.nodeIp()}),
+     * and the kubernetes Service gets that endpoint (kube-proxy then routes {@code 10.0.0.1:443} to it).
+     */
+    public Builder listenAddress(String address) {
+      if (!address.matches("\\d+\\.\\d+\\.\\d+\\.\\d+")) {
+        throw new IllegalArgumentException("listenAddress must be an IPv4 address, not " + address);
+      }
+      this.listenAddress = address;
       return this;
     }
 

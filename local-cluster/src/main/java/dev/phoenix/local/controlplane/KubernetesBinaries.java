@@ -12,7 +12,7 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * Finds the directory holding {@code etcd kube-apiserver kube-scheduler kube-controller-manager
- * kubelet kubectl kwok} of the Kubernetes release {@code hack/k8s-binaries.sh} pins.
+ * kubelet kube-proxy kubectl kwok coredns} of the Kubernetes release {@code hack/k8s-binaries.sh} pins.
  *
  * <p>Order: env {@code PHOENIX_K8S_BIN_DIR} (or system property {@code phoenix.k8s.binDir}); else
  * {@code hack/k8s-binaries.sh} of the repository containing the working directory (it provisions
@@ -30,7 +30,7 @@ public final class KubernetesBinaries {
   public static final String SCRIPT = "hack/k8s-binaries.sh";
   static final List<String> NAMES =
       List.of("etcd", "kube-apiserver", "kube-scheduler", "kube-controller-manager", "kubelet",
-          "kubectl", "kwok");
+          "kube-proxy", "kubectl", "kwok", "coredns");
 
   private static volatile Path cached;
 

@@ -37,6 +37,8 @@ public final class ClusterDisruptions {
   /** PriorityClass of the pods that make the scheduler preempt (workers have priority 0). */
   public static final String PREEMPTOR_PRIORITY_CLASS = "phoenix-preemptor";
   public static final String PREEMPTOR_LABEL = "phoenix.dev/preemptor";
+  /** The preemptor's image: the pause image every real node has imported (KWOK runs no image at all). */
+  public static final String PREEMPTOR_IMAGE = "docker.io/phoenix/pause:1.0";
   /** Taint key of {@link #taintNoExecute}. */
   public static final String MAINTENANCE_TAINT = "phoenix.dev/maintenance";
 
@@ -68,8 +70,8 @@ public final class ClusterDisruptions {
         .withPriorityClassName(PREEMPTOR_PRIORITY_CLASS)
         .withNodeSelector(Map.of("kubernetes.io/hostname", node))
         .withTerminationGracePeriodSeconds(0L)
-        .addNewContainer().withName("preemptor").withImage("phoenix/preemptor:0")
-        .withImagePullPolicy("IfNotPresent")
+        .addNewContainer().withName("preemptor").withImage(PREEMPTOR_IMAGE)
+        .withImagePullPolicy("Never")
         .withNewResources()
         .addToRequests(resource, new Quantity(quantity))
         .addToLimits(resource, new Quantity(quantity))
@@ -152,5 +154,72 @@ public final class ClusterDisruptions {
    */
   public void deleteNode(String node) {
     client.nodes().withName(node).delete();
+  }
+
+  /** The reasons {@link #disrupt} makes a component write. */
+  public static final List<String> REASONS = List.of("PreemptionByScheduler", "EvictionByEvictionAPI",
+      "DeletionByTaintManager");
+
+  /**
+   * Makes the component behind {@code reason} (one of {@link #REASONS}) disrupt {@code victim} and waits until the
+   * victim is gone, then removes the preemptor or taint again: kube-scheduler preempts every lower-priority pod on
+   * the victim's node for a preemptor that needs all of the node's {@code nvidia.com/gpu}; the Eviction API evicts
+   * the victim alone; the taint-eviction controller deletes every pod on the victim's node after a NoExecute taint.
+   */
+  public void disrupt(Pod victim, String reason, java.time.Duration timeout) {
+    String node = victim.getSpec().getNodeName();
+    switch (reason) {
+      case "PreemptionByScheduler" -> {
+        var allocatable = client.nodes().withName(node).get().getStatus().getAllocatable();
+        Quantity gpus = allocatable == null ? null : allocatable.get("nvidia.com/gpu");
+        if (gpus == null) {
+          throw new IllegalStateException("node " + node + " advertises no nvidia.com/gpu to preempt for");
+        }
+        Pod preemptor = preemptByScheduler(victim, "nvidia.com/gpu", gpus.toString());
+        try {
+          awaitGone(victim, timeout);
+        } finally {
+          removePreemptor(preemptor);
+        }
+      }
+      case "EvictionByEvictionAPI" -> {
+        if (!evict(victim)) {
+          throw new IllegalStateException("eviction of " + victim.getMetadata().getName()
+              + " refused (a PodDisruptionBudget?)");
+        }
+        awaitGone(victim, timeout);
+      }
+      case "DeletionByTaintManager" -> {
+        taintNoExecute(node);
+        try {
+          awaitGone(victim, timeout);
+        } finally {
+          untaint(node);
+        }
+      }
+      default -> throw new IllegalArgumentException("no such disruption: " + reason + " (one of " + REASONS + ")");
+    }
+  }
+
+  /** Waits until this very pod (its UID) no longer exists. */
+  public void awaitGone(Pod pod, java.time.Duration timeout) {
+    String ns = pod.getMetadata().getNamespace();
+    String name = pod.getMetadata().getName();
+    String uid = pod.getMetadata().getUid();
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (System.nanoTime() < deadline) {
+      Pod now = client.pods().inNamespace(ns).withName(name).get();
+      if (now == null || !uid.equals(now.getMetadata().getUid())) {
+        return;
+      }
+      try {
+        Thread.sleep(200);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new IllegalStateException("interrupted", e);
+      }
+    }
+    throw new IllegalStateException("pod " + ns + "/" + name + " (uid " + uid + ") still exists " + timeout
+        + " after its disruption");
   }
 }

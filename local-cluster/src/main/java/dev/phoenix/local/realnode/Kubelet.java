@@ -29,8 +29,10 @@ import java.util.Map;
  *       thresholds at the minimum, so a busy shared disk does not evict test pods;
  *   <li>authentication by client certificate (the cluster CA) and webhook, authorization by webhook: the API
  *       server reaches logs, exec and port-forward with its kubelet client certificate, nobody else does;
- *   <li>{@code resolvConf} is a file in the work dir pointing at the pod's own loopback: pods never send DNS
- *       queries to the machine's resolvers (the network rule); there is no cluster DNS.
+ *   <li>{@code clusterDNS} is the pod network's gateway, where {@link ClusterServices} runs CoreDNS (without it
+ *       a lookup fails at once: nothing listens there); {@code resolvConf} (the upstream of {@code dnsPolicy:
+ *       Default} pods) is a file in the work dir pointing at the pod's own loopback: pods never send DNS queries
+ *       to the machine's resolvers (the network rule).
  * </ul>
  * The kernel tunables it sets are saved and restored by {@link KernelTunables}.
  */
@@ -106,6 +108,8 @@ final class Kubelet implements AutoCloseable {
     c.put("podLogsDir", podLogsDir().toString());
     c.put("volumePluginDir", dir.resolve("volume-plugins").toString());
     c.put("resolvConf", dir.resolve("resolv.conf").toString());
+    c.put("clusterDNS", List.of(nodeIp));
+    c.put("clusterDomain", ClusterServices.CLUSTER_DOMAIN);
     c.put("imageGCHighThresholdPercent", 100);
     c.put("imageGCLowThresholdPercent", 99);
     c.put("imageMaximumGCAge", "0s");

@@ -4,7 +4,8 @@ import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
 import java.util.Optional;
 
 /**
- * What one node (kind {@code node}) or one pod network (kind {@code network}) changed outside its work dir,
+ * What one node (kind {@code node}), one pod network (kind {@code network}) or one cluster's service proxy and DNS
+ * (kind {@code services}) changed outside its work dir,
  * as {@link HostRegistry} stores it: enough for a later run to undo it after a crash.
  *
  * @param ownerPid the JVM that owns it; {@code ownerStart} (its start time) guards against a reused pid
@@ -19,6 +20,8 @@ record NodeRecord(String id, String kind, long ownerPid, long ownerStart, String
 
   static final String NODE = "node";
   static final String NETWORK = "network";
+  /** kube-proxy and CoreDNS of one cluster ({@link ClusterServices}); binDir holds kube-proxy for its --cleanup. */
+  static final String SERVICES = "services";
 
   static NodeRecord node(String id, String workDir, String cgroupRoot, String binDir) {
     return new NodeRecord(id, NODE, self().pid(), startOf(self()), workDir, cgroupRoot, null, null, binDir);
@@ -26,6 +29,10 @@ record NodeRecord(String id, String kind, long ownerPid, long ownerStart, String
 
   static NodeRecord network(String id, String workDir, String bridge, String subnet) {
     return new NodeRecord(id, NETWORK, self().pid(), startOf(self()), workDir, null, bridge, subnet, null);
+  }
+
+  static NodeRecord services(String id, String workDir, String binDir) {
+    return new NodeRecord(id, SERVICES, self().pid(), startOf(self()), workDir, null, null, null, binDir);
   }
 
   boolean ownerAlive() {

@@ -1,5 +1,6 @@
 package dev.phoenix.local.realnode;
 
+import dev.phoenix.local.controlplane.ControlPlane;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
@@ -22,7 +23,10 @@ import org.slf4j.LoggerFactory;
  * <p>The workplace's network rule: traffic only to loopback and to addresses the project assigns itself.
  * Hence {@code isGateway: false} and {@code ipMasq: false}: pods get no default route and nothing is
  * masqueraded or forwarded (the bridge plugin leaves {@code net.ipv4.ip_forward} alone); the gateway
- * address is set on the bridge here and is also where the kubelets listen ({@link #nodeIp()}).
+ * address is set on the bridge here and is also where the kubelets listen ({@link #nodeIp()}). The one route
+ * pods get is to the Service range ({@link ControlPlane#SERVICE_CLUSTER_IP_RANGE}) via the gateway, where
+ * kube-proxy's rules send {@code 10.0.0.1:443} to the API server and cluster DNS answers
+ * ({@link ClusterServices}).
  *
  * <pre>
  *   x.x.x.1        the bridge: host side, node IP of every kubelet
@@ -106,13 +110,14 @@ public final class PodNetwork implements AutoCloseable {
               "ipam": {
                 "type": "host-local",
                 "ranges": [[{"subnet": "%s", "rangeStart": "%s.10", "rangeEnd": "%s.254", "gateway": "%s.1"}]],
+                "routes": [{"dst": "%s"}],
                 "dataDir": "%s"
               }
             },
             {"type": "portmap", "capabilities": {"portMappings": true}}
           ]
         }
-        """.formatted(name(), bridge, subnet(), p, p, p, ipamDir());
+        """.formatted(name(), bridge, subnet(), p, p, p, ControlPlane.SERVICE_CLUSTER_IP_RANGE, ipamDir());
     Files.writeString(confDir().resolve("10-phoenix.conflist"), conflist, StandardCharsets.UTF_8);
   }
 
@@ -185,6 +190,15 @@ public final class PodNetwork implements AutoCloseable {
   /** The bridge's address: where kubelets listen and what nodes report as InternalIP. */
   public String nodeIp() {
     return prefix() + ".1";
+  }
+
+  /** The network's own directory (CNI configuration, IPAM state, {@link ClusterServices}). */
+  Path dir() {
+    return dir;
+  }
+
+  HostRegistry registry() {
+    return registry;
   }
 
   /** The directory with the conflist, for containerd's CNI {@code conf_dir}. */

@@ -261,6 +261,21 @@ public final class RealNode implements AutoCloseable {
     return r.output();
   }
 
+  /**
+   * SIGKILL to the main process of a pod's running container on this node, as a crash or the OOM killer does:
+   * the kubelet sees it exit 137 and, for a {@code restartPolicy: Never} pod, marks the pod Failed.
+   */
+  public void killContainer(String namespace, String pod, String container) throws IOException {
+    String id = crictl("ps", "-q", "--state", "Running", "--label", "io.kubernetes.pod.namespace=" + namespace,
+        "--label", "io.kubernetes.pod.name=" + pod, "--name", "^" + container + "$").strip();
+    if (id.isEmpty() || id.contains("\n")) {
+      throw new IllegalStateException("not exactly one running container " + container + " of " + namespace + "/" + pod
+          + " on node " + options.name + ": [" + id + "]");
+    }
+    long pid = Long.parseLong(crictl("inspect", "-o", "go-template", "--template", "{{.info.pid}}", id).strip());
+    ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
+  }
+
   public boolean isRunning() {
     return kubelet != null && kubelet.isRunning() && runtime.isRunning();
   }

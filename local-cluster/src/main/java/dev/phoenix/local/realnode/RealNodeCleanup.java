@@ -21,6 +21,11 @@ final class RealNodeCleanup {
   static final Path CONTAINER_LOG_LINKS = Path.of("/var/log/containers");
   static final Path CNI_RESULTS = Path.of("/var/lib/cni/results");
   static final String WORK_DIR_MARKER = ".phoenix-realnode";
+  /** The kubelet's filter chain, which kube-proxy creates too and never deletes. */
+  static final String KUBE_FIREWALL = "KUBE-FIREWALL";
+  static final List<String> IPTABLES = List.of("iptables", "ip6tables");
+  /** A file of this name plus the tool in a services work dir: that table had no KUBE-FIREWALL before. */
+  static final String CREATED_FIREWALL_PREFIX = "created-kube-firewall-";
   /**
    * Socket directories at fixed paths: the kubelet's device-plugin socket (pluginapi.DevicePluginPath, not under
    * its root dir in 1.37, shared by every kubelet of the machine) and the shims' sockets (containerd puts them
@@ -33,6 +38,13 @@ final class RealNodeCleanup {
 
   /** Cleans up after every run that ended without doing so itself. */
   static void cleanOrphans(HostRegistry registry) throws IOException {
+    for (NodeRecord r : registry.orphans()) {
+      if (NodeRecord.SERVICES.equals(r.kind())) {
+        LOG.warn("cleaning up after an earlier run that did not stop cleanly: {} {} (work dir {})", r.kind(), r.id(),
+            r.workDir());
+        removeServices(registry, r);
+      }
+    }
     for (NodeRecord r : registry.orphans()) {
       LOG.warn("cleaning up after an earlier run that did not stop cleanly: {} {} (work dir {})", r.kind(), r.id(),
           r.workDir());
@@ -122,6 +134,38 @@ final class RealNodeCleanup {
       }
     }
     registry.removeEmptyCreatedDirs();
+  }
+
+  /**
+   * Stops a cluster's kube-proxy and CoreDNS and removes every rule kube-proxy made ({@code kube-proxy --cleanup}:
+   * its iptables chains and jumps), then the record. Only one cluster per machine runs a service proxy
+   * ({@link ClusterServices}), so the cleanup cannot hit another cluster's rules.
+   */
+  static void removeServices(HostRegistry registry, NodeRecord r) throws IOException {
+    Path work = Path.of(r.workDir());
+    killMentioning(work, null);
+    Path proxy = Path.of(r.binDir(), "kube-proxy");
+    if (Files.isExecutable(proxy)) {
+      Commands.Result clean = Commands.run(120, List.of(proxy.toString(), "--cleanup", "--v=0"));
+      if (!clean.ok()) {
+        LOG.warn("kube-proxy --cleanup: {}", clean.output().strip());
+      }
+    }
+    for (String tool : IPTABLES) {
+      if (Files.exists(work.resolve(CREATED_FIREWALL_PREFIX + tool))) {
+        for (String chain : List.of("INPUT", "OUTPUT")) {
+          while (Commands.run(30, List.of(tool, "-w", "-D", chain, "-j", KUBE_FIREWALL)).ok()) {
+            // every jump (kube-proxy adds one per start)
+          }
+        }
+        Commands.run(30, List.of(tool, "-w", "-F", KUBE_FIREWALL));
+        Commands.run(30, List.of(tool, "-w", "-X", KUBE_FIREWALL));
+      }
+    }
+    registry.deleteNode(r.id());
+    if (Files.exists(work.resolve(WORK_DIR_MARKER))) {
+      deleteWorkDir(work);
+    }
   }
 
   /** Deletes the bridge and containerd's CNI cache files of the network, then its record. */
