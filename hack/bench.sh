@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs Phoenix's benchmark suite (not the tests): builds first, then each part as its own JVM against a
-# fresh real kube-apiserver + etcd, and collects every table into one Markdown file.
+# fresh Kubernetes v1.37.2 control plane (KWOK for simulated pods, a real node for the real trainer), and collects every table into one Markdown file.
 #
 #   hack/bench.sh                          # all parts, in order: recovery real scale checkpoint (~15-20 min on 2 vCPUs)
 #   hack/bench.sh recovery scale           # only these parts
@@ -8,7 +8,7 @@
 #
 # Parts (mains in benchmarks/src/main/java/dev/phoenix/bench/, see docs/benchmarks.md):
 #   recovery    RecoveryLatencyBench  50 preemptions, simulated pods, vs the API server's watch delivery latency
-#   real        RealRecoveryBench     real trainer processes on the local node: recovery to the first new step,
+#   real        RealRecoveryBench     the trainer image in a real pod on a real node: recovery to the first new step,
 #                                     lost work with and without the SIGTERM emergency checkpoint
 #   scale       ScaleBench            1,000 TrainingJobs, one operator JVM: creation, 10% preempted at once,
 #                                     heap, CPU, API requests per job lifecycle, idle requests
@@ -25,16 +25,12 @@ if [ ${#parts[@]} -eq 0 ]; then
 fi
 
 if [ -z "${PHOENIX_K8S_BIN_DIR:-}" ]; then
-  if [ -x "$HOME/.cache/phoenix/k8s/v1.20.2/bin/kube-apiserver" ]; then
-    export PHOENIX_K8S_BIN_DIR="$HOME/.cache/phoenix/k8s/v1.20.2/bin"
-  else
-    PHOENIX_K8S_BIN_DIR=$(hack/k8s-binaries.sh | tail -n 1)
-    export PHOENIX_K8S_BIN_DIR
-  fi
+  PHOENIX_K8S_BIN_DIR=$(hack/prerequisites.sh | tail -n 1)
+  export PHOENIX_K8S_BIN_DIR
 fi
 
-echo "[bench] building (mvn -q -DskipTests install)"
-mvn -q -B -ntp -DskipTests install
+echo "[bench] building (mvn -q -Pimages -DskipTests install: the real part runs the trainer image)"
+mvn -q -B -ntp -Pimages -DskipTests install
 
 cp_file=benchmarks/target/classpath.txt
 CP="benchmarks/target/classes:$(cat "$cp_file")"

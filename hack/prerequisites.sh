@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what building and testing Phoenix needs on a fresh Debian 12 machine, idempotently:
-# a JDK 17 and Maven (if missing), bubblewrap (the process-based local node's mount namespaces),
+# a JDK 17 and Maven (if missing),
 # openssl (control-plane certificates), checks for Go >= 1.26 (the machine image ships it; it builds
 # Kubernetes from its Go modules), then the Kubernetes control plane, kubelet and KWOK binaries via
 # hack/k8s-binaries.sh, and containerd/runc/CNI/pause for the real node via hack/node-binaries.sh
@@ -12,7 +12,6 @@ export DEBIAN_FRONTEND=noninteractive
 need=()
 command -v javac >/dev/null 2>&1 || need+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null 2>&1 || need+=(maven)
-command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""

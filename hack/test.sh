@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test of Phoenix on this machine: unit tests, the operator against a real
-# kube-apiserver + etcd, the local node and control plane, the trainer's exactness tests, and the
-# end-to-end suite (real operator, real trainer, real scheduler and controller manager, preemptions).
+# Runs every test of Phoenix on this machine: unit tests, the operator against a real Kubernetes
+# v1.37.2 control plane with KWOK pods, the control plane and real nodes (kubelet on containerd,
+# kube-proxy, CoreDNS), the trainer's exactness tests, the end-to-end suite (the operator and the
+# trainer image in real pods, preemptions made by the cluster's components), and the PyTorch library.
 # On a fresh Debian 12 machine it first installs what it needs (see hack/prerequisites.sh); the
 # expensive part, building Kubernetes from its Go modules, is cached under ~/.cache/phoenix.
 #
@@ -17,6 +18,6 @@ echo "[test] control plane binaries: $PHOENIX_K8S_BIN_DIR (prerequisites took $(
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 # -Pimages: the operator and trainer images (Jib) and the e2e tests that run them on a real node.
 mvn -B -ntp -e -Pimages install "$@"
-# The PyTorch library (pytorch/): its cached virtualenv (first install ~8 min, 6 GB), mypy, pytest.
+# The PyTorch library (pytorch/): its cached virtualenv (first install ~2 min from PyPI, 6 GB), mypy, pytest.
 [ $# -gt 0 ] || hack/test-python.sh
 echo "[test] done in $(( $(date +%s) - start ))s"

@@ -3,6 +3,9 @@ package dev.phoenix.bench;
 import dev.phoenix.e2e.PhoenixStack;
 import dev.phoenix.local.controlplane.ControlPlane;
 import dev.phoenix.local.kwok.Kwok;
+import dev.phoenix.local.realnode.ClusterServices;
+import dev.phoenix.local.realnode.PodNetwork;
+import dev.phoenix.local.realnode.RealNode;
 import dev.phoenix.operator.PhoenixOperator;
 import dev.phoenix.operator.config.OperatorConfig;
 import io.fabric8.kubernetes.api.model.ConfigMap;
@@ -30,6 +33,8 @@ public final class BenchEnv implements AutoCloseable {
     public final ControlPlane cp;
     public final KubernetesClient admin;
     private final List<AutoCloseable> closeables = new ArrayList<>();
+    /** Closed after the control plane (the pod network it listens on). */
+    private final List<AutoCloseable> after = new ArrayList<>();
 
     private BenchEnv(ControlPlane cp) {
         this.cp = cp;
@@ -46,6 +51,41 @@ public final class BenchEnv implements AutoCloseable {
         BenchEnv env = new BenchEnv(cp);
         PhoenixStack.installCrd(env.admin);
         log("control plane + CRD ready in %d ms (%s)", ms(t0), cp.masterUrl());
+        return env;
+    }
+
+    /**
+     * A cluster for real pods: the control plane (with the controller manager: pods need ServiceAccount tokens)
+     * on a pod network's gateway, kube-proxy and CoreDNS, and one real node (kubelet + containerd) named
+     * {@code node} with the trainer image and {@code gpus} nvidia.com/gpu.
+     */
+    public static BenchEnv startWithRealNode(String node, int gpus) throws IOException {
+        long t0 = System.nanoTime();
+        PodNetwork net = PodNetwork.create(Files.createTempDirectory("phoenix-bench-net-"));
+        ControlPlane cp;
+        try {
+            cp = ControlPlane.builder().listenAddress(net.nodeIp()).build().start();
+        } catch (RuntimeException e) {
+            net.close();
+            throw e;
+        }
+        BenchEnv env = new BenchEnv(cp);
+        env.after.add(net);
+        try {
+            ClusterServices services = ClusterServices.start(cp, net, node);
+            env.closeables.add(services);
+            PhoenixStack.installCrd(env.admin);
+            RealNode n = RealNode.builder().controlPlane(cp).name(node).network(net)
+                    .image(PhoenixStack.trainerImageArchive())
+                    .extendedResource("nvidia.com/gpu", Integer.toString(gpus)).start();
+            env.closeables.add(0, n);
+            services.awaitReady(java.time.Duration.ofMinutes(2));
+            log("control plane, kube-proxy, CoreDNS, CRD and node %s (started in %d ms) ready in %d ms", node,
+                    n.startTime().toMillis(), ms(t0));
+        } catch (IOException | RuntimeException e) {
+            env.close();
+            throw e;
+        }
         return env;
     }
 
@@ -134,6 +174,13 @@ public final class BenchEnv implements AutoCloseable {
             }
         }
         cp.close();
+        for (AutoCloseable c : after) {
+            try {
+                c.close();
+            } catch (Exception e) {
+                log("closing %s: %s", c, e);
+            }
+        }
     }
 
     // ---- helpers ----

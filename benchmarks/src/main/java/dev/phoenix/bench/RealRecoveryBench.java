@@ -7,21 +7,18 @@ import dev.phoenix.e2e.JobConfig;
 import dev.phoenix.e2e.Repo;
 import dev.phoenix.e2e.TrainingJobs;
 import dev.phoenix.local.disruption.ClusterDisruptions;
-import dev.phoenix.local.node.LocalNode;
 import io.fabric8.kubernetes.api.model.ConfigMap;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.Watch;
 import io.fabric8.kubernetes.client.Watcher;
 import io.fabric8.kubernetes.client.WatcherException;
-import java.io.File;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.LocalDate;
 import java.time.LocalTime;
 import java.time.ZoneId;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -33,8 +30,8 @@ import java.util.regex.Pattern;
 
 /**
  * Parts 1b and 2: recovery latency up to the trainer's first new step, and the work lost per
- * preemption, with real processes: the local node runs the real ND4J trainer (tiny model) as local
- * JVMs; the real operator (in this JVM) restarts it. Two runs: a grace period long enough for the
+ * preemption, in real containers: a real node (kubelet + containerd) runs the trainer image (the real ND4J
+ * trainer, tiny model); the real operator (in this JVM) restarts it after the Eviction API evicts it. Two runs: a grace period long enough for the
  * SIGTERM emergency checkpoint, and {@code terminationGracePeriodSeconds: 1}, which leaves the trainer
  * no time for one (it then exits at once with the step it reached).
  *
@@ -73,20 +70,15 @@ public final class RealRecoveryBench {
         int grace = Args.integer(a, "grace", 10);
         BenchEnv.log("machine: %s", BenchEnv.machine());
         Path work = Files.createTempDirectory("phoenix-bench-real-");
-        try (BenchEnv env = BenchEnv.start()) {
+        try (BenchEnv env = BenchEnv.startWithRealNode("bench-node", 4)) {
             String ns = env.namespace("bench-real");
             Stats floor = env.watchDelivery(ns, 50);
             BenchEnv.log("watch delivery floor: p50 %.1f ms", floor.p50());
             env.operator(env.client(null));
-            try (LocalNode node = LocalNode.builder().client(env.client(null)).name("bench-node").gpus(4)
-                    .workDir(work.resolve("node")).bindUnscheduledPods(true)
-                    .variable("PHOENIX_TRAINER_CLASSPATH", trainerClasspath())
-                    .variable("PHOENIX_TRAINER_JAVA_OPTS", Repo.SMALL_JVM_OPTS)
-                    .start();
-                 PodRecorder rec = new PodRecorder(env.client(null), ns)) {
+            try (PodRecorder rec = new PodRecorder(env.client(null), ns)) {
                 KubernetesClient client = env.client(null);
-                List<Run> emergency = scenario(client, ns, rec, node, work, "with-emergency", withEmergency, interval, stepSleep, grace);
-                List<Run> none = scenario(client, ns, rec, node, work, "no-emergency", withoutEmergency, interval, stepSleep, 1);
+                List<Run> emergency = scenario(client, ns, rec, work, "with-emergency", withEmergency, interval, stepSleep, grace);
+                List<Run> none = scenario(client, ns, rec, work, "no-emergency", withoutEmergency, interval, stepSleep, 1);
                 latencyTable(floor, emergency, grace, interval, stepSleep).print();
                 latencyTable(floor, none, 1, interval, stepSleep).print();
                 lostWorkTable(emergency, none, grace, interval, stepSleep).print();
@@ -94,17 +86,7 @@ public final class RealRecoveryBench {
         }
     }
 
-    /** The trainer's class path: this JVM's without the benchmark's own classes (their logback.xml is quieter). */
-    static String trainerClasspath() {
-        List<String> entries = new ArrayList<>(Arrays.asList(System.getProperty("java.class.path").split(File.pathSeparator)));
-        entries.removeIf(e -> e.contains("benchmarks" + File.separator + "target"));
-        List<String> first = entries.stream().filter(e -> e.contains("phoenix-trainer") || e.contains("trainer-image")).toList();
-        List<String> all = new ArrayList<>(first);
-        entries.stream().filter(e -> !first.contains(e)).forEach(all::add);
-        return String.join(File.pathSeparator, all);
-    }
-
-    static List<Run> scenario(KubernetesClient client, String ns, PodRecorder rec, LocalNode node, Path work, String name,
+    static List<Run> scenario(KubernetesClient client, String ns, PodRecorder rec, Path work, String name,
                               int preemptions, int interval, int stepSleep, int grace) throws Exception {
         Map<Integer, Progress> progress = new ConcurrentHashMap<>();
         Watch w = client.configMaps().inNamespace(ns).withName(name + "-report").watch(new Watcher<>() {
@@ -136,7 +118,9 @@ public final class RealRecoveryBench {
             public void onClose(WatcherException cause) {}
         });
         JobConfig cfg = new JobConfig(1, 1_000_000, 32, 32, 42, stepSleep, interval, 3, 3, 100_000, grace);
-        TrainingJob job = TrainingJobs.job(ns, name, cfg, Files.createDirectories(work.resolve("ckpt").resolve(name)));
+        Path ckpt = Files.createDirectories(work.resolve("ckpt").resolve(name));
+        Files.setPosixFilePermissions(ckpt, java.nio.file.attribute.PosixFilePermissions.fromString("rwxrwxrwx"));
+        TrainingJob job = TrainingJobs.job(ns, name, cfg, ckpt);
         client.resource(job).create();
         ClusterDisruptions disruptions = new ClusterDisruptions(client);
         Random random = new Random(42);
@@ -146,7 +130,7 @@ public final class RealRecoveryBench {
                 final int at = attempt;
                 Waits.until(120, () -> progress.containsKey(at));
                 if (attempt > 1) {
-                    runs.add(measure(rec, node, name, attempt - 1, progress));
+                    runs.add(measure(client, rec, name, attempt - 1, progress));
                     Run r = runs.get(runs.size() - 1);
                     BenchEnv.log("%s: preemption %d: observed → first step %.0f ms, lost %d steps", name, attempt - 1,
                             r.r() == null ? Double.NaN : r.r().firstStep(), r.lost());
@@ -170,7 +154,8 @@ public final class RealRecoveryBench {
 
     private static final Map<String, Long> issued = new ConcurrentHashMap<>();
 
-    static Run measure(PodRecorder rec, LocalNode node, String job, int oldAttempt, Map<Integer, Progress> progress) throws Exception {
+    static Run measure(KubernetesClient client, PodRecorder rec, String job, int oldAttempt, Map<Integer, Progress> progress)
+            throws Exception {
         Progress p = progress.get(oldAttempt + 1);
         Waits.until(30, () -> rec.of(job, oldAttempt).stream().allMatch(t -> t.gone != 0));
         Recovery r = Recovery.of(rec, job, oldAttempt, 1, issued.get(job + "/" + oldAttempt), p.firstNanos);
@@ -195,12 +180,14 @@ public final class RealRecoveryBench {
         double firstStepCompute = Double.NaN;
         double reportSeen = Double.NaN;
         double podStart = r == null || Double.isNaN(r.running()) ? Double.NaN : r.running() - r.created();
-        Path log = node.logFile(fresh.last, "trainer", 0);
+        // the container's log through the API server and the kubelet, once it has its first new step
+        Waits.until(30, () -> STEP.matcher(containerLog(client, fresh.last)).find());
+        List<String> log = containerLog(client, fresh.last).lines().toList();
         long wallMinusNano = System.currentTimeMillis() * 1_000_000L - System.nanoTime();
-        if (r != null && Files.exists(log)) {
+        if (r != null && !log.isEmpty()) {
             double tLoaded = Double.NaN;
             double tStep = Double.NaN;
-            for (String line : Files.readAllLines(log)) {
+            for (String line : log) {
                 Matcher lt = LOG_TIME.matcher(line);
                 if (!lt.find()) {
                     continue;
@@ -246,7 +233,7 @@ public final class RealRecoveryBench {
         seg(t, "gang deleted → old pod gone (SIGTERM, emergency checkpoint if it fits, exit, kubelet removal)", ok,
                 x -> x.r().terminationShare(), total, floor);
         seg(t, "old pod gone → replacement created (operator)", ok, x -> x.r().created() - x.r().oldGone(), total, floor);
-        seg(t, "created → container running (local node: bind, volumes, token, spawn)", ok, Run::podStart, total, floor);
+        seg(t, "created → container running (scheduler, kubelet: sandbox, CNI, volumes, token, containerd)", ok, Run::podStart, total, floor);
         seg(t, "running → checkpoint load begins (JVM start, ND4J init, trainer set-up)", ok, Run::jvmStart, total, floor);
         seg(t, "checkpoint verify + load (trainer's own figure)", ok, Run::load, total, floor);
         seg(t, "loaded → first new step logged", ok, Run::firstStepCompute, total, floor);
@@ -254,8 +241,8 @@ public final class RealRecoveryBench {
         seg(t, "**operator's own share**", ok, x -> x.r().operatorShare(), total, floor);
         seg(t, "**observed → all replacement pods created (a)**", ok, x -> x.r().created(), total, floor);
         seg(t, "**observed → trainer's first new step seen in the report ConfigMap (b)**", ok, x -> x.r().firstStep(), total, floor);
-        t.note(String.format(Locale.ROOT, "Trainer: `--step-sleep-ms %d`, checkpoint interval %d steps; the preemption is the local node's "
-                + "DisruptionTarget PreemptionByScheduler + graceful delete. Log timestamps (ms resolution) are mapped onto the benchmark's clock; "
+        t.note(String.format(Locale.ROOT, "Trainer: `--step-sleep-ms %d`, checkpoint interval %d steps, in a container on a real node; the preemption "
+                + "is the Eviction API (DisruptionTarget EvictionByEvictionAPI + graceful delete by the kubelet). Log timestamps (ms resolution) are mapped onto the benchmark's clock; "
                 + "segments from the trainer's log may not add up exactly.", stepSleep, interval));
         if (ok.size() < runs.size()) {
             t.note((runs.size() - ok.size()) + " preemption(s) left out: the watch did not deliver every event of their timeline.");
@@ -302,6 +289,16 @@ public final class RealRecoveryBench {
         }
         Stats s = Stats.of(v);
         t.row(what, Stats.ms(s.p50()), Stats.ms(s.p95()), Stats.ms(s.max()), Stats.pct(s.p50(), total), Stats.ratio(s.p50(), floor.p50()));
+    }
+
+    private static String containerLog(KubernetesClient client, Pod pod) {
+        try {
+            String l = client.pods().inNamespace(pod.getMetadata().getNamespace()).withName(pod.getMetadata().getName())
+                    .inContainer("trainer").getLog();
+            return l == null ? "" : l;
+        } catch (RuntimeException e) {
+            return "";
+        }
     }
 
     private RealRecoveryBench() {}

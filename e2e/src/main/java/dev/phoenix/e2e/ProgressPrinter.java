@@ -70,21 +70,9 @@ public final class ProgressPrinter implements AutoCloseable {
             if (!seenEvents.add(e.getMetadata().getUid())) {
                 continue;
             }
-            // The endpoints controller refuses the local node's loopback pod IPs (127.1.x.y) for the headless
-            // Service; ranks find each other through the pods' /etc/hosts instead, so this is noise here.
-            if ("FailedToUpdateEndpoint".equals(e.getReason())) {
-                if (!endpointNoteShown) {
-                    endpointNoteShown = true;
-                    out.println("    (events FailedToUpdateEndpoint left out: the local node's pod IPs are loopback addresses,"
-                            + " which Endpoints refuse; ranks resolve each other through /etc/hosts)");
-                }
-                continue;
-            }
             out.println("    event " + e.getType() + " " + e.getReason() + ": " + e.getMessage());
         }
     }
-
-    private boolean endpointNoteShown;
 
     private static String age(TrainingJob j) {
         String ts = j.getMetadata().getCreationTimestamp();

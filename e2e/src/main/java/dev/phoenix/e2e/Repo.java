@@ -34,7 +34,7 @@ public final class Repo {
     }
 
     /**
-     * The trainer's class path ({@code PHOENIX_TRAINER_CLASSPATH} of the local node): env/system property
+     * The trainer's class path (the uninterrupted reference runs): env/system property
      * {@code PHOENIX_TRAINER_CLASSPATH} if set, else this JVM's class path (which Maven resolved with the
      * trainer and ND4J on it) with the trainer's own entries first, so its logback.xml wins.
      */
@@ -49,7 +49,7 @@ public final class Repo {
                 () -> ownEntriesFirst(e -> e.contains("phoenix-operator") || e.contains("operator" + File.separator + "target")));
     }
 
-    /** This JVM's class path (used by helper processes such as LocalNodeMain). */
+    /** This JVM's class path. */
     public static String ownClasspath() {
         return System.getProperty("java.class.path");
     }

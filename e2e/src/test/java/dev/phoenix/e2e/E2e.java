@@ -85,6 +85,22 @@ final class E2e {
         return st;
     }
 
+    /** Polls {@code condition} every 250 ms until it holds; fails naming {@code what} after {@code timeout}. */
+    static void until(Duration timeout, String what, java.util.function.BooleanSupplier condition) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (System.nanoTime() < deadline) {
+            try {
+                if (condition.getAsBoolean()) {
+                    return;
+                }
+            } catch (RuntimeException e) {
+                LOG.warn("{}: {}", what, e.toString());
+            }
+            sleep(250);
+        }
+        fail("not %s within %s", what, timeout);
+    }
+
     static boolean succeeded(TrainingJobStatus s) {
         return "Succeeded".equals(TrainingJobs.phase(s));
     }
