@@ -194,7 +194,11 @@ public final class LocalPhoenix {
         Files.writeString(pidFile, Long.toString(ProcessHandle.current().pid()));
     }
 
-    /** A fresh run starts from scratch: old checkpoints in the manifest's hostPath volumes would be resumed otherwise. */
+    /**
+     * A fresh run starts from scratch: old checkpoints in the manifest's hostPath volumes would be resumed
+     * otherwise. The directories are made writable for the trainer's non-root user (on a cluster, a PVC's
+     * fsGroup does that; a hostPath has none).
+     */
     private static void clearHostPaths(TrainingJob job) throws IOException {
         for (Path p : hostPaths(job)) {
             if (Files.isDirectory(p)) {
@@ -205,6 +209,8 @@ public final class LocalPhoenix {
                     }
                 }
             }
+            Files.createDirectories(p);
+            Files.setPosixFilePermissions(p, java.nio.file.attribute.PosixFilePermissions.fromString("rwxrwxrwx"));
         }
     }
 

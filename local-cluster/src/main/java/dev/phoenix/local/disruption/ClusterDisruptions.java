@@ -177,7 +177,18 @@ public final class ClusterDisruptions {
         }
         Pod preemptor = preemptByScheduler(victim, "nvidia.com/gpu", gpus.toString());
         try {
-          awaitGone(victim, timeout);
+          awaitGone(victim, timeout, () -> {
+            Pod p = client.pods().inNamespace(preemptor.getMetadata().getNamespace())
+                .withName(preemptor.getMetadata().getName()).get();
+            Pod v = client.pods().inNamespace(victim.getMetadata().getNamespace())
+                .withName(victim.getMetadata().getName()).get();
+            if (p != null && p.getSpec().getNodeName() != null && v != null
+                && victim.getMetadata().getUid().equals(v.getMetadata().getUid())
+                && v.getMetadata().getDeletionTimestamp() == null) {
+              throw new IllegalStateException("the preemptor fit on " + node + " without preempting "
+                  + victim.getMetadata().getName() + ": the victim holds none of the node's nvidia.com/gpu");
+            }
+          });
         } finally {
           removePreemptor(preemptor);
         }
@@ -203,6 +214,11 @@ public final class ClusterDisruptions {
 
   /** Waits until this very pod (its UID) no longer exists. */
   public void awaitGone(Pod pod, java.time.Duration timeout) {
+    awaitGone(pod, timeout, () -> { });
+  }
+
+  /** {@link #awaitGone(Pod, java.time.Duration)}, running {@code check} (which may throw) at every poll. */
+  private void awaitGone(Pod pod, java.time.Duration timeout, Runnable check) {
     String ns = pod.getMetadata().getNamespace();
     String name = pod.getMetadata().getName();
     String uid = pod.getMetadata().getUid();
@@ -212,6 +228,7 @@ public final class ClusterDisruptions {
       if (now == null || !uid.equals(now.getMetadata().getUid())) {
         return;
       }
+      check.run();
       try {
         Thread.sleep(200);
       } catch (InterruptedException e) {
