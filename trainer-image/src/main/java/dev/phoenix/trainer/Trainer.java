@@ -82,6 +82,18 @@ public final class Trainer {
     this.inventory = new Inventory(store, reader, spec);
   }
 
+  /** Termination result of a rank whose collective broke because a peer vanished (exit 1). */
+  static final String RESULT_PEER_LOST = "PeerLost";
+
+  private static boolean causedBy(Throwable e, Class<? extends Throwable> type) {
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (type.isInstance(t)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
   /** Why rank 0 will not start: {@code result} goes into the termination message the operator reads. */
   record Refusal(String result, long step, String message) {}
 
@@ -91,7 +103,9 @@ public final class Trainer {
       return runUnchecked();
     } catch (Exception | Error e) {
       log.error("trainer failed", e);
-      terminate(new Reports.Termination("Failed", state == null ? null : state.step(), null, null, String.valueOf(e)));
+      // A broken collective is the peer's fate, not this program's: say so, the operator decides what it was.
+      String result = causedBy(e, TcpCollective.PeerLost.class) ? RESULT_PEER_LOST : "Failed";
+      terminate(new Reports.Termination(result, state == null ? null : state.step(), null, null, String.valueOf(e)));
       return ExitCodes.FAILED;
     } finally {
       if (reporter != null) {

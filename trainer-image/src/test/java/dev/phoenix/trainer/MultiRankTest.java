@@ -99,4 +99,19 @@ class MultiRankTest {
     CheckpointReader.Loaded v = new CheckpointReader().verify(new CheckpointStore(ckpt), step, SPEC);
     assertThat(results.get(0).termination().path("digest").asText()).isEqualTo(v.digest());
   }
+
+  @Test
+  void aRankWhosePeerIsKilledSaysPeerLostNotFailed() throws Exception {
+    // A node loss as the surviving rank sees it: its peer vanishes mid-collective (SIGKILL, no goodbye).
+    Path ckpt = tmp.resolve("peerlost");
+    List<TrainerProcess> gang = startGang("127.0.0.1", ckpt, "--steps", "100000", "--checkpoint-interval", "0",
+        "--step-sleep-ms", "20", "--log-interval-seconds", "0.2");
+    gang.get(1).awaitLog("step 1/100000", 90);
+    gang.get(0).process.destroyForcibly();
+    TrainerProcess.Result survivor = gang.get(1).await(120);
+    assertThat(survivor.exitCode()).as(survivor.describe()).isEqualTo(ExitCodes.FAILED);
+    assertThat(survivor.termination().path("result").asText()).as(survivor.describe()).isEqualTo("PeerLost");
+    assertThat(survivor.termination().path("message").asText()).contains("lost the connection to rank 0");
+    gang.get(0).await(30);
+  }
 }

@@ -91,6 +91,11 @@ public final class Decider {
             Conditions.set(s, Conditions.SUSPENDED, false, "Resumed", "spec.suspend is false", now, generation);
             startAttempt("Unsuspended");
         } else if (phase == Phase.Restarting) {
+            if (LostPeerPolicy.settle(this::preemption, this::failure, s.getCurrentAttempt(),
+                    obs.workersOfAttempt(s.attemptOrZero()), obs.workers().isEmpty())
+                    && s.getPhase().isTerminal()) {
+                return;
+            }
             if (obs.workers().isEmpty()) {
                 startAttempt(s.getCurrentAttempt() == null ? "Restart" : s.getCurrentAttempt().getEndReason());
             } else {
@@ -344,7 +349,9 @@ public final class Decider {
         }
         Optional<WorkerView> preempted = first(current, Kind.PREEMPTED);
         Optional<WorkerView> invalid = first(current, Kind.CHECKPOINT_INVALID);
-        Optional<WorkerView> failed = first(current, Kind.FAILED);
+        // A program's own failure before a rank that only lost its peer (LostPeerPolicy).
+        Optional<WorkerView> failed = current.stream().filter(w -> w.outcome().kind() == Kind.FAILED)
+                .min(java.util.Comparator.comparing(w -> LostPeerPolicy.lostPeer(w.outcome())));
 
         // A preemption is the root cause when it coincides with failures: peers of a vanished rank crash.
         if (preempted.isPresent()) {
@@ -354,6 +361,12 @@ public final class Decider {
             preemption(pod, PodOutcome.preempted("PodVanished", "pod " + pod + " disappeared while running"));
         } else if (invalid.isPresent()) {
             invalidCheckpoint(invalid.get());
+        } else if (failed.isPresent() && LostPeerPolicy.lostPeer(failed.get().outcome())) {
+            WorkerView w = failed.get();
+            d.event(JobEvent.warning(LostPeerPolicy.REASON, "Worker " + w.name() + " lost a peer (" + w.outcome().message()
+                    + "). Restarting the gang " + resumeDescription() + "; counted as a preemption if a worker of "
+                    + "this attempt turns out preempted before the old gang is gone, else as a failure."));
+            endAttempt(LostPeerPolicy.REASON, w.name() + ": " + w.outcome().message());
         } else if (failed.isPresent()) {
             failure(failed.get());
         } else if (!stale.isEmpty()) {
@@ -411,17 +424,20 @@ public final class Decider {
     }
 
     private void failure(WorkerView w) {
+        failure(w.name(), w.outcome().message() == null ? w.outcome().reason() : w.outcome().message());
+    }
+
+    private void failure(String pod, String why) {
         s.setFailures(s.failuresOrZero() + 1);
-        String why = w.outcome().message() == null ? w.outcome().reason() : w.outcome().message();
         if (s.failuresOrZero() > spec.backoffLimitOrDefault()) {
-            fail("BackoffLimitExceeded", "worker " + w.name() + " failed (" + why + "); that is failure "
+            fail("BackoffLimitExceeded", "worker " + pod + " failed (" + why + "); that is failure "
                     + s.getFailures() + ", more than spec.backoffLimit=" + spec.backoffLimitOrDefault());
             return;
         }
-        d.event(JobEvent.warning("Failed", "Worker " + w.name() + " failed (" + why + "). Restarting the gang "
+        d.event(JobEvent.warning("Failed", "Worker " + pod + " failed (" + why + "). Restarting the gang "
                 + resumeDescription() + "; failure " + s.getFailures() + " of backoffLimit "
                 + spec.backoffLimitOrDefault() + "."));
-        endAttempt("Failure", w.name() + ": " + why);
+        endAttempt("Failure", pod + ": " + why);
     }
 
     private void invalidCheckpoint(WorkerView w) {

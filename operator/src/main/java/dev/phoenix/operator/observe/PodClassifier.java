@@ -123,6 +123,10 @@ public final class PodClassifier {
                 }
                 String message = "container " + cs.getName() + " exited with code " + t.getExitCode()
                         + (t.getMessage() == null || t.getMessage().isBlank() ? "" : ": " + abbreviate(t.getMessage()));
+                JsonNode msg = TerminationMessage.parse(t.getMessage());
+                if (msg != null && PodOutcome.PEER_LOST.equals(msg.path("result").asText(null))) {
+                    return PodOutcome.failed(t.getExitCode(), PodOutcome.PEER_LOST, message);
+                }
                 return PodOutcome.failed(t.getExitCode(), t.getReason() == null ? "Error" : t.getReason(), message);
             }
         }

@@ -21,6 +21,12 @@ public record PodOutcome(Kind kind, String reason, String message, Integer exitC
         CHECKPOINT_INVALID
     }
 
+    /**
+     * Failure reason of a rank whose collective broke because a peer vanished (the trainer's termination result
+     * {@code PeerLost}): the peer's own fate, seen later, says whether the attempt was preempted or failed.
+     */
+    public static final String PEER_LOST = "PeerLost";
+
     /** Termination result of a trainer refusing a directory that holds another job's checkpoints (exit 65). */
     public static final String DIRECTORY_IN_USE = "CheckpointDirectoryInUse";
 

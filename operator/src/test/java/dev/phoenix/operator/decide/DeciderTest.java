@@ -132,6 +132,58 @@ class DeciderTest {
     }
 
     @Test
+    void aRankThatLostItsPeerCountsNothingUntilThePeersFateIsKnownThenAPreemption() {
+        // A node dies: rank 1 elsewhere exits PeerLost at once; the taint manager's word on rank 0 comes 20 s later.
+        Jobs j = new Jobs(2);
+        j.job.getSpec().setBackoffLimit(0);
+        j.decide();
+        j.running();
+        Decision lost = j.set(1, PodOutcome.failed(1, PodOutcome.PEER_LOST, "lost the connection to rank 0")).decide();
+        assertThat(lost.status().getPhase()).isEqualTo(Phase.Restarting);
+        assertThat(lost.status().getFailures()).as("failures while the cause is open").isZero();
+        assertThat(lost.status().getPreemptions()).isZero();
+        assertThat(lost.events()).anyMatch(e -> e.reason().equals("PeerLost"));
+        // rank 0's pod cannot go (its kubelet is dead) until the platform acts on it
+        Decision still = j.set(0, PodOutcome.preempted("DeletedExternally", "deleted by Phoenix")).decide();
+        assertThat(still.status().getFailures()).isZero();
+        assertThat(still.status().getPreemptions()).isZero();
+        Decision settled = j.set(0, PodOutcome.preempted("DeletionByTaintManager", "Taint manager: deleting due to "
+                + "NoExecute taint")).decide();
+        assertThat(settled.status().getPreemptions()).isEqualTo(1);
+        assertThat(settled.status().getFailures()).isZero();
+        assertThat(settled.status().getPhase()).as("backoffLimit 0 is not touched").isEqualTo(Phase.Restarting);
+        Decision next = j.gone();
+        assertThat(next.status().getAttempt()).isEqualTo(2);
+        assertThat(next.status().getCurrentAttempt().getResumeStep()).isNotNull();
+        assertThat(next.status().getPreemptions()).as("counted once").isEqualTo(1);
+    }
+
+    @Test
+    void aRankThatLostItsPeerIsAFailureWhenTheGangIsGoneAndNoWorkerWasPreempted() {
+        Jobs j = new Jobs(2);
+        j.decide();
+        j.running();
+        Decision lost = j.set(0, PodOutcome.failed(1, PodOutcome.PEER_LOST, "lost the connection to a peer")).decide();
+        assertThat(lost.status().getFailures()).isZero();
+        Decision next = j.gone();
+        assertThat(next.status().getFailures()).isEqualTo(1);
+        assertThat(next.status().getPreemptions()).isZero();
+        assertThat(next.status().getAttempt()).isEqualTo(2);
+        assertThat(next.events()).anyMatch(e -> e.reason().equals("Failed") && e.message().contains("llm-worker-0"));
+    }
+
+    @Test
+    void aProgramFailureWinsOverThePeerLostItCauses() {
+        Jobs j = new Jobs(2);
+        j.decide();
+        j.running();
+        Decision d = j.set(0, PodOutcome.failed(1, PodOutcome.PEER_LOST, "lost the connection to a peer"))
+                .set(1, PodOutcome.failed(1, "Error", "NullPointerException")).decide();
+        assertThat(d.status().getFailures()).isEqualTo(1);
+        assertThat(d.events()).anyMatch(e -> e.reason().equals("Failed") && e.message().contains("llm-worker-1"));
+    }
+
+    @Test
     void preemptionsAreBoundedByMaxPreemptions() {
         Jobs j = new Jobs(1);
         j.job.getSpec().setMaxPreemptions(2);

@@ -71,6 +71,14 @@ class PodClassifierTest {
     }
 
     @Test
+    void aTrainerThatLostItsPeerIsAFailureMarkedPeerLost() {
+        PodOutcome o = PodClassifier.classify(exited(1, "{\"result\":\"PeerLost\",\"step\":47,"
+                + "\"message\":\"lost the connection to rank 0 during the all-reduce: java.io.EOFException\"}"), true);
+        assertThat(o.kind()).isEqualTo(Kind.FAILED);
+        assertThat(o.reason()).isEqualTo(PodOutcome.PEER_LOST);
+    }
+
+    @Test
     void oomKilledIsAFailure() {
         Pod p = pod("Failed").editStatus().addNewContainerStatus().withName("trainer").withNewState()
                 .withNewTerminated().withExitCode(137).withReason("OOMKilled").endTerminated().endState()

@@ -51,6 +51,17 @@ public final class TcpCollective implements Collective {
     }
   }
 
+  /**
+   * A peer's connection broke in the middle of a collective: closed, reset, or silent past the I/O timeout. The
+   * peer (or its node) is gone; nothing is wrong with this rank's program. The termination message says
+   * {@code PeerLost}, so the operator can look for the peer's own fate before it counts a failure.
+   */
+  public static final class PeerLost extends IOException {
+    PeerLost(String message, IOException cause) {
+      super(message, cause);
+    }
+  }
+
   /** The rendezvous was abandoned because the process was asked to stop (SIGTERM while the gang forms). */
   public static final class Cancelled extends IOException {
     Cancelled(String message) {
@@ -199,6 +210,19 @@ public final class TcpCollective implements Collective {
 
   @Override
   public Reduced allReduce(float[] gradient, double loss, boolean stop) throws IOException {
+    try {
+      return exchange(gradient, loss, stop);
+    } catch (java.io.EOFException | java.net.SocketException | java.net.SocketTimeoutException e) {
+      throw peerLost("all-reduce", e);
+    }
+  }
+
+  private PeerLost peerLost(String during, IOException e) {
+    return new PeerLost("lost the connection to " + (rank == 0 ? "a peer" : "rank 0") + " during the " + during
+        + ": " + e, e);
+  }
+
+  private Reduced exchange(float[] gradient, double loss, boolean stop) throws IOException {
     if (rank != 0) {
       DataOutputStream o = out[0];
       o.writeBoolean(stop);
@@ -235,6 +259,14 @@ public final class TcpCollective implements Collective {
 
   @Override
   public byte[] broadcast(byte[] payload) throws IOException {
+    try {
+      return broadcastUnchecked(payload);
+    } catch (java.io.EOFException | java.net.SocketException | java.net.SocketTimeoutException e) {
+      throw peerLost("broadcast", e);
+    }
+  }
+
+  private byte[] broadcastUnchecked(byte[] payload) throws IOException {
     if (rank == 0) {
       for (int r = 1; r < worldSize; r++) {
         out[r].writeInt(payload.length);
