@@ -56,3 +56,31 @@ def test_environment_errors_name_the_variable() -> None:
     e = PhoenixEnv.from_environ({"PHOENIX_RANK": "1", "RANK": "0", "WORLD_SIZE": "2", "PHOENIX_RESUME_STEP": "0",
                                  "PHOENIX_GRACE_SECONDS": "45"})
     assert e.rank == 1 and e.world_size == 2 and e.resume_step == -1 and not e.resuming and e.grace_seconds == 45
+
+
+def test_a_collective_broken_by_a_vanished_peer_is_peer_lost_not_failed(tmp_path: Path) -> None:
+    import json
+
+    def run() -> int:
+        try:
+            raise ConnectionResetError(104, "Connection reset by peer")
+        except ConnectionResetError as cause:
+            raise RuntimeError("[../gloo/transport/tcp/pair.cc:598] Connection closed by peer [10.221.0.12]:41234") from cause
+
+    log = tmp_path / "termination-log"
+    with pytest.raises(SystemExit) as exited:
+        Phoenix.main(run, termination_log=str(log))
+    assert exited.value.code == 1
+    assert json.loads(log.read_text())["result"] == "PeerLost"
+
+
+def test_any_other_error_is_failed(tmp_path: Path) -> None:
+    import json
+
+    def run() -> int:
+        raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+    log = tmp_path / "termination-log"
+    with pytest.raises(SystemExit):
+        Phoenix.main(run, termination_log=str(log))
+    assert json.loads(log.read_text())["result"] == "Failed"

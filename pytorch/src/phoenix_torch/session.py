@@ -231,9 +231,28 @@ class Phoenix:
             code = termination.BAD_USAGE
         except Exception as err:
             log.exception("trainer failed")
-            _write_failure(log_path, termination.message("Failed", message=repr(err)))
+            # A collective broken by a vanished peer is the peer's fate, not this program's (docs/design.md).
+            result = "PeerLost" if peer_lost(err) else "Failed"
+            _write_failure(log_path, termination.message(result, message=repr(err)))
             code = termination.FAILED
         sys.exit(code)
+
+
+# What gloo and NCCL raise when the other end of a collective is gone.
+_PEER_LOST_MARKERS = ("Connection closed by peer", "Connection reset by peer", "Broken pipe",
+                      "NCCL communicator was aborted", "remote process exited or there was a network error")
+
+
+def peer_lost(err: BaseException) -> bool:
+    """True when ``err`` (or its cause) is a collective failing because a peer vanished."""
+    e: BaseException | None = err
+    while e is not None:
+        if isinstance(e, (ConnectionError, EOFError)):
+            return True
+        if isinstance(e, RuntimeError) and any(m in str(e) for m in _PEER_LOST_MARKERS):
+            return True
+        e = e.__cause__ or e.__context__
+    return False
 
 
 def _write_failure(path: Any, body: dict[str, Any]) -> None:
