@@ -28,11 +28,14 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 
-/** The pieces every benchmark shares: a real control plane, the committed CRD, an operator, clocks. */
+/**
+ * The pieces every benchmark shares: a real control plane, the committed CRD, an operator, clocks.
+ */
 public final class BenchEnv implements AutoCloseable {
     public final ControlPlane cp;
     public final KubernetesClient admin;
     private final List<AutoCloseable> closeables = new ArrayList<>();
+
     /** Closed after the control plane (the pod network it listens on). */
     private final List<AutoCloseable> after = new ArrayList<>();
 
@@ -47,7 +50,12 @@ public final class BenchEnv implements AutoCloseable {
      */
     public static BenchEnv start() throws IOException {
         long t0 = System.nanoTime();
-        ControlPlane cp = ControlPlane.builder().withScheduler(true).withControllerManager(false).build().start();
+        ControlPlane cp =
+                ControlPlane.builder()
+                        .withScheduler(true)
+                        .withControllerManager(false)
+                        .build()
+                        .start();
         BenchEnv env = new BenchEnv(cp);
         PhoenixStack.installCrd(env.admin);
         log("control plane + CRD ready in %d ms (%s)", ms(t0), cp.masterUrl());
@@ -55,9 +63,10 @@ public final class BenchEnv implements AutoCloseable {
     }
 
     /**
-     * A cluster for real pods: the control plane (with the controller manager: pods need ServiceAccount tokens)
-     * on a pod network's gateway, kube-proxy and CoreDNS, and one real node (kubelet + containerd) named
-     * {@code node} with the trainer image and {@code gpus} nvidia.com/gpu.
+     * A cluster for real pods: the control plane (with the controller manager: pods need
+     * ServiceAccount tokens) on a pod network's gateway, kube-proxy and CoreDNS, and one real node
+     * (kubelet + containerd) named {@code node} with the trainer image and {@code gpus}
+     * nvidia.com/gpu.
      */
     public static BenchEnv startWithRealNode(String node, int gpus) throws IOException {
         long t0 = System.nanoTime();
@@ -75,13 +84,19 @@ public final class BenchEnv implements AutoCloseable {
             ClusterServices services = ClusterServices.start(cp, net, node);
             env.closeables.add(services);
             PhoenixStack.installCrd(env.admin);
-            RealNode n = RealNode.builder().controlPlane(cp).name(node).network(net)
-                    .image(PhoenixStack.trainerImageArchive())
-                    .extendedResource("nvidia.com/gpu", Integer.toString(gpus)).start();
+            RealNode n =
+                    RealNode.builder()
+                            .controlPlane(cp)
+                            .name(node)
+                            .network(net)
+                            .image(PhoenixStack.trainerImageArchive())
+                            .extendedResource("nvidia.com/gpu", Integer.toString(gpus))
+                            .start();
             env.closeables.add(0, n);
             services.awaitReady(java.time.Duration.ofMinutes(2));
-            log("control plane, kube-proxy, CoreDNS, CRD and node %s (started in %d ms) ready in %d ms", node,
-                    n.startTime().toMillis(), ms(t0));
+            log(
+                    "control plane, kube-proxy, CoreDNS, CRD and node %s (started in %d ms) ready in %d ms",
+                    node, n.startTime().toMillis(), ms(t0));
         } catch (IOException | RuntimeException e) {
             env.close();
             throw e;
@@ -98,7 +113,14 @@ public final class BenchEnv implements AutoCloseable {
     }
 
     public String namespace(String name) {
-        admin.namespaces().resource(new NamespaceBuilder().withNewMetadata().withName(name).endMetadata().build()).create();
+        admin.namespaces()
+                .resource(
+                        new NamespaceBuilder()
+                                .withNewMetadata()
+                                .withName(name)
+                                .endMetadata()
+                                .build())
+                .create();
         return name;
     }
 
@@ -107,7 +129,8 @@ public final class BenchEnv implements AutoCloseable {
         Config c = cp.adminConfig();
         KubernetesClientBuilder b = new KubernetesClientBuilder().withConfig(c);
         if (counter != null) {
-            b.withHttpClientBuilderConsumer(h -> h.addOrReplaceInterceptor("phoenix-bench-counter", counter));
+            b.withHttpClientBuilderConsumer(
+                    h -> h.addOrReplaceInterceptor("phoenix-bench-counter", counter));
         }
         KubernetesClient client = b.build();
         closeables.add(client);
@@ -116,35 +139,52 @@ public final class BenchEnv implements AutoCloseable {
 
     /** The real operator, in this JVM, on its own client; leader election off (one replica). */
     public PhoenixOperator operator(KubernetesClient client) throws IOException {
-        PhoenixOperator op = PhoenixOperator.start(client, new OperatorConfig().withLeaderElection(false).withHttpPort(0));
+        PhoenixOperator op =
+                PhoenixOperator.start(
+                        client, new OperatorConfig().withLeaderElection(false).withHttpPort(0));
         closeables.add(0, op);
         return op;
     }
 
     /**
-     * The floor for any operator: how long the API server takes from a write request being issued to
-     * a watcher seeing it (request + etcd commit + watch cache + delivery). Creates {@code n} ConfigMaps.
+     * The floor for any operator: how long the API server takes from a write request being issued
+     * to a watcher seeing it (request + etcd commit + watch cache + delivery). Creates {@code n}
+     * ConfigMaps.
      */
     public Stats watchDelivery(String ns, int n) throws InterruptedException {
         Map<String, Long> issued = new ConcurrentHashMap<>();
         Map<String, Long> seen = new ConcurrentHashMap<>();
-        try (Watch w = admin.configMaps().inNamespace(ns).withLabel("phoenix.dev/bench", "watch-floor").watch(new Watcher<>() {
-            @Override
-            public void eventReceived(Action action, ConfigMap cm) {
-                if (action == Action.ADDED) {
-                    seen.putIfAbsent(cm.getMetadata().getName(), System.nanoTime());
-                }
-            }
+        try (Watch w =
+                admin.configMaps()
+                        .inNamespace(ns)
+                        .withLabel("phoenix.dev/bench", "watch-floor")
+                        .watch(
+                                new Watcher<>() {
+                                    @Override
+                                    public void eventReceived(Action action, ConfigMap cm) {
+                                        if (action == Action.ADDED) {
+                                            seen.putIfAbsent(
+                                                    cm.getMetadata().getName(), System.nanoTime());
+                                        }
+                                    }
 
-            @Override
-            public void onClose(WatcherException cause) {}
-        })) {
+                                    @Override
+                                    public void onClose(WatcherException cause) {}
+                                })) {
             Thread.sleep(300);
             for (int i = 0; i < n; i++) {
                 String name = "watch-floor-" + i;
                 issued.put(name, System.nanoTime());
-                admin.configMaps().inNamespace(ns).resource(new ConfigMapBuilder().withNewMetadata().withName(name)
-                        .addToLabels("phoenix.dev/bench", "watch-floor").endMetadata().addToData("i", Integer.toString(i)).build())
+                admin.configMaps()
+                        .inNamespace(ns)
+                        .resource(
+                                new ConfigMapBuilder()
+                                        .withNewMetadata()
+                                        .withName(name)
+                                        .addToLabels("phoenix.dev/bench", "watch-floor")
+                                        .endMetadata()
+                                        .addToData("i", Integer.toString(i))
+                                        .build())
                         .create();
                 long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
                 while (!seen.containsKey(name) && System.nanoTime() < deadline) {
@@ -154,12 +194,13 @@ public final class BenchEnv implements AutoCloseable {
             }
         }
         List<Double> lat = new ArrayList<>();
-        issued.forEach((k, t) -> {
-            Long s = seen.get(k);
-            if (s != null) {
-                lat.add((s - t) / 1e6);
-            }
-        });
+        issued.forEach(
+                (k, t) -> {
+                    Long s = seen.get(k);
+                    if (s != null) {
+                        lat.add((s - t) / 1e6);
+                    }
+                });
         admin.configMaps().inNamespace(ns).withLabel("phoenix.dev/bench", "watch-floor").delete();
         return Stats.of(lat);
     }
@@ -214,11 +255,24 @@ public final class BenchEnv implements AutoCloseable {
         String cpu = "?";
         String mem = "?";
         try {
-            cpu = Files.readAllLines(Path.of("/proc/cpuinfo")).stream().filter(l -> l.startsWith("model name"))
-                    .map(l -> l.substring(l.indexOf(':') + 1).strip()).findFirst().orElse("?");
-            mem = Files.readAllLines(Path.of("/proc/meminfo")).stream().filter(l -> l.startsWith("MemTotal"))
-                    .map(l -> String.format(Locale.ROOT, "%.1f GiB", Long.parseLong(l.replaceAll("\\D+", "")) / 1048576.0))
-                    .findFirst().orElse("?");
+            cpu =
+                    Files.readAllLines(Path.of("/proc/cpuinfo")).stream()
+                            .filter(l -> l.startsWith("model name"))
+                            .map(l -> l.substring(l.indexOf(':') + 1).strip())
+                            .findFirst()
+                            .orElse("?");
+            mem =
+                    Files.readAllLines(Path.of("/proc/meminfo")).stream()
+                            .filter(l -> l.startsWith("MemTotal"))
+                            .map(
+                                    l ->
+                                            String.format(
+                                                    Locale.ROOT,
+                                                    "%.1f GiB",
+                                                    Long.parseLong(l.replaceAll("\\D+", ""))
+                                                            / 1048576.0))
+                            .findFirst()
+                            .orElse("?");
         } catch (IOException | RuntimeException ignored) {
             // best effort
         }
@@ -228,7 +282,13 @@ public final class BenchEnv implements AutoCloseable {
         } catch (IOException ignored) {
             // best effort
         }
-        return String.format(Locale.ROOT, "%d vCPU (%s), %s RAM, load average at start %s, Java %s",
-                Runtime.getRuntime().availableProcessors(), cpu, mem, load, System.getProperty("java.version"));
+        return String.format(
+                Locale.ROOT,
+                "%d vCPU (%s), %s RAM, load average at start %s, Java %s",
+                Runtime.getRuntime().availableProcessors(),
+                cpu,
+                mem,
+                load,
+                System.getProperty("java.version"));
     }
 }

@@ -3,11 +3,11 @@ package dev.phoenix.bench;
 import dev.phoenix.trainer.StopSignal;
 import dev.phoenix.trainer.Trainer;
 import dev.phoenix.trainer.bench.TrainerBenchmark;
-import dev.phoenix.trainer.config.TrainerConfig;
 import dev.phoenix.trainer.checkpoint.CheckpointReader;
 import dev.phoenix.trainer.checkpoint.CheckpointStore;
 import dev.phoenix.trainer.checkpoint.CheckpointWriter;
 import dev.phoenix.trainer.checkpoint.NonTensorState;
+import dev.phoenix.trainer.config.TrainerConfig;
 import dev.phoenix.trainer.model.ModelSpec;
 import dev.phoenix.trainer.model.TrainingState;
 import java.io.ByteArrayOutputStream;
@@ -24,12 +24,15 @@ import picocli.CommandLine;
 
 /**
  * Part 4: checkpoint cost. (1) The trainer's own benchmark ({@link TrainerBenchmark}, owned by the
- * trainer module): save/load time and throughput against the disk's sequential write/read measured in
- * the same run; its table is re-emitted here. (2) What it adds: the training slow-down from checkpointing
- * at the default interval (100 steps) — the real {@link Trainer} loop, in this JVM, run alternately with
- * {@code --checkpoint-interval 100} and {@code 0} (only the final checkpoint, which both runs write).
+ * trainer module): save/load time and throughput against the disk's sequential write/read measured
+ * in the same run; its table is re-emitted here. (2) What it adds: the training slow-down from
+ * checkpointing at the default interval (100 steps) — the real {@link Trainer} loop, in this JVM,
+ * run alternately with {@code --checkpoint-interval 100} and {@code 0} (only the final checkpoint,
+ * which both runs write).
  *
- * <pre>java -cp … dev.phoenix.bench.CheckpointCostBench [--dir target/bench] [--disk-mb 512] [--run-seconds 6] [--reps 3]</pre>
+ * <pre>
+ * java -cp … dev.phoenix.bench.CheckpointCostBench [--dir target/bench] [--disk-mb 512] [--run-seconds 6] [--reps 3]
+ * </pre>
  */
 public final class CheckpointCostBench {
     public static void main(String[] args) throws Exception {
@@ -44,17 +47,30 @@ public final class CheckpointCostBench {
 
         trainerBenchmark(dir, diskMb).print();
 
-        Table t = new Table("Training slow-down from checkpointing at the default interval (100 steps)",
-                "model (params)", "steps/run", "training without periodic checkpoints", "with one every 100 steps",
-                "measured slow-down (best of " + reps + ")", "one checkpoint: save + re-verify (direct, best of 3)",
-                "predicted slow-down: checkpoint ÷ 100 steps");
-        slowdown(t, dir, "64,256,2,128", runSeconds, reps, true);    // the trainer's defaults
-        slowdown(t, dir, "784,1024,2,256", runSeconds, reps, false); // TrainerBenchmark's default model: prediction only
-        t.note("Measured: the real Trainer loop in this JVM, runs alternating `--checkpoint-interval 100` and `0`; both write the final "
-                + "checkpoint, so the difference is the periodic ones (write + fsync of every file, SHA-256, rename, re-verification, "
-                + "retention; no report ConfigMap). Predicted: one save + re-verify of that model's full state (CheckpointWriter/Reader "
-                + "directly) ÷ the time of 100 steps measured without checkpoints. On a shared 2-vCPU machine run-to-run noise is several "
-                + "per cent, so the prediction is the steadier figure; the larger model is predicted only (a measured pair takes minutes).");
+        Table t =
+                new Table(
+                        "Training slow-down from checkpointing at the default interval (100 steps)",
+                        "model (params)",
+                        "steps/run",
+                        "training without periodic checkpoints",
+                        "with one every 100 steps",
+                        "measured slow-down (best of " + reps + ")",
+                        "one checkpoint: save + re-verify (direct, best of 3)",
+                        "predicted slow-down: checkpoint ÷ 100 steps");
+        slowdown(t, dir, "64,256,2,128", runSeconds, reps, true); // the trainer's defaults
+        slowdown(
+                t,
+                dir,
+                "784,1024,2,256",
+                runSeconds,
+                reps,
+                false); // TrainerBenchmark's default model: prediction only
+        t.note(
+                "Measured: the real Trainer loop in this JVM, runs alternating `--checkpoint-interval 100` and `0`; both write the final "
+                        + "checkpoint, so the difference is the periodic ones (write + fsync of every file, SHA-256, rename, re-verification, "
+                        + "retention; no report ConfigMap). Predicted: one save + re-verify of that model's full state (CheckpointWriter/Reader "
+                        + "directly) ÷ the time of 100 steps measured without checkpoints. On a shared 2-vCPU machine run-to-run noise is several "
+                        + "per cent, so the prediction is the steadier figure; the larger model is predicted only (a measured pair takes minutes).");
         t.print();
     }
 
@@ -62,32 +78,50 @@ public final class CheckpointCostBench {
     static Table trainerBenchmark(Path dir, int diskMb) {
         ByteArrayOutputStream buf = new ByteArrayOutputStream();
         PrintStream orig = System.out;
-        PrintStream tee = new PrintStream(new OutputStream() {
-            @Override
-            public void write(int b) {
-                buf.write(b);
-                orig.write(b);
-            }
+        PrintStream tee =
+                new PrintStream(
+                        new OutputStream() {
+                            @Override
+                            public void write(int b) {
+                                buf.write(b);
+                                orig.write(b);
+                            }
 
-            @Override
-            public void write(byte[] b, int off, int len) {
-                buf.write(b, off, len);
-                orig.write(b, off, len);
-            }
-        }, true, StandardCharsets.UTF_8);
+                            @Override
+                            public void write(byte[] b, int off, int len) {
+                                buf.write(b, off, len);
+                                orig.write(b, off, len);
+                            }
+                        },
+                        true,
+                        StandardCharsets.UTF_8);
         int code;
         System.setOut(tee);
         try {
-            code = new CommandLine(new TrainerBenchmark()).execute("--dir", dir.resolve("trainer-benchmark").toString(),
-                    "--disk-mb", Integer.toString(diskMb), "--steps", "20");
+            code =
+                    new CommandLine(new TrainerBenchmark())
+                            .execute(
+                                    "--dir",
+                                    dir.resolve("trainer-benchmark").toString(),
+                                    "--disk-mb",
+                                    Integer.toString(diskMb),
+                                    "--steps",
+                                    "20");
         } finally {
             System.setOut(orig);
         }
-        Table t = new Table("Checkpoint save/load vs the disk's sequential write/read (dev.phoenix.trainer.bench.TrainerBenchmark, same run)",
-                "measurement", "value", "reference", "ratio");
+        Table t =
+                new Table(
+                        "Checkpoint save/load vs the disk's sequential write/read (dev.phoenix.trainer.bench.TrainerBenchmark, same run)",
+                        "measurement",
+                        "value",
+                        "reference",
+                        "ratio");
         for (String line : buf.toString(StandardCharsets.UTF_8).split("\n")) {
             line = line.strip();
-            if (line.startsWith("| ") && !line.startsWith("| measurement") && !line.startsWith("|---")) {
+            if (line.startsWith("| ")
+                    && !line.startsWith("| measurement")
+                    && !line.startsWith("|---")) {
                 String[] cells = line.substring(1, line.length() - 1).split(" \\| ", -1);
                 if (cells.length == 4) {
                     t.row(cells[0].strip(), cells[1].strip(), cells[2].strip(), cells[3].strip());
@@ -95,18 +129,24 @@ public final class CheckpointCostBench {
             }
         }
         if (code != 0 || t.size() == 0) {
-            t.note("TrainerBenchmark exited " + code + " and printed no table: see the output above.");
+            t.note(
+                    "TrainerBenchmark exited "
+                            + code
+                            + " and printed no table: see the output above.");
         }
         return t;
     }
 
-    static void slowdown(Table t, Path dir, String shape, double runSeconds, int reps, boolean measure) throws Exception {
+    static void slowdown(
+            Table t, Path dir, String shape, double runSeconds, int reps, boolean measure)
+            throws Exception {
         String[] s = shape.split(",");
         int in = Integer.parseInt(s[0]);
         int hidden = Integer.parseInt(s[1]);
         int layers = Integer.parseInt(s[2]);
         int batch = Integer.parseInt(s[3]);
-        List<String> model = List.of("--input", s[0], "--hidden", s[1], "--layers", s[2], "--batch", s[3]);
+        List<String> model =
+                List.of("--input", s[0], "--hidden", s[1], "--layers", s[2], "--batch", s[3]);
         run(dir, model, 30, 0); // warm-up (JIT, ND4J)
         double probe = run(dir, model, 100, 0) / 100;
         long steps = Math.max(300, Math.min(3000, Math.round(runSeconds / probe / 100) * 100));
@@ -124,19 +164,36 @@ public final class CheckpointCostBench {
         }
         double ckpt = checkpointSeconds(dir, new ModelSpec(in, hidden, layers, 10), batch);
         long params = paramCount(in, hidden, layers, 10);
-        t.row(String.format(Locale.ROOT, "%s×%s×%s layers, batch %s (%.2f M)", s[0], s[1], s[2], s[3], params / 1e6),
+        t.row(
+                String.format(
+                        Locale.ROOT,
+                        "%s×%s×%s layers, batch %s (%.2f M)",
+                        s[0],
+                        s[1],
+                        s[2],
+                        s[3],
+                        params / 1e6),
                 measure ? Long.toString(steps) : "",
-                measure ? String.format(Locale.ROOT, "%.2f s (%.1f ms/step)", without, 1000 * without / steps)
+                measure
+                        ? String.format(
+                                Locale.ROOT,
+                                "%.2f s (%.1f ms/step)",
+                                without,
+                                1000 * without / steps)
                         : String.format(Locale.ROOT, "%.1f ms/step", 1000 * probe),
                 measure ? String.format(Locale.ROOT, "%.2f s", with) : "",
                 measure ? Stats.pct(with - without, without) : "",
                 String.format(Locale.ROOT, "%.0f ms", ckpt * 1000),
                 Stats.pct(ckpt, stepSeconds * 100));
-        BenchEnv.log("%s: step %.1f ms, checkpoint %.0f ms; %d steps: %.2f s without, %.2f s with", shape, stepSeconds * 1000,
-                ckpt * 1000, steps, without, with);
+        BenchEnv.log(
+                "%s: step %.1f ms, checkpoint %.0f ms; %d steps: %.2f s without, %.2f s with",
+                shape, stepSeconds * 1000, ckpt * 1000, steps, without, with);
     }
 
-    /** Best of 3: save (write, fsync, SHA-256, rename) + re-verify of a full training state, as the trainer does each interval. */
+    /**
+     * Best of 3: save (write, fsync, SHA-256, rename) + re-verify of a full training state, as the
+     * trainer does each interval.
+     */
     static double checkpointSeconds(Path dir, ModelSpec spec, int batch) throws Exception {
         long step = 100;
         TrainerBenchmark.Sample sample = TrainerBenchmark.Sample.of(spec, step, batch);
@@ -170,9 +227,20 @@ public final class CheckpointCostBench {
             CheckpointStore.deleteTree(ckpt);
         }
         List<String> args = new ArrayList<>(model);
-        args.addAll(List.of("--steps", Long.toString(steps), "--checkpoint-interval", Long.toString(interval),
-                "--checkpoint-dir", ckpt.toString(), "--termination-log", dir.resolve("termination-log").toString(),
-                "--warmup-steps", "1", "--log-interval-seconds", "3600"));
+        args.addAll(
+                List.of(
+                        "--steps",
+                        Long.toString(steps),
+                        "--checkpoint-interval",
+                        Long.toString(interval),
+                        "--checkpoint-dir",
+                        ckpt.toString(),
+                        "--termination-log",
+                        dir.resolve("termination-log").toString(),
+                        "--warmup-steps",
+                        "1",
+                        "--log-interval-seconds",
+                        "3600"));
         TrainerConfig cfg = TrainerConfig.parse(Map.of(), args.toArray(String[]::new));
         cfg.validate();
         long t0 = System.nanoTime();

@@ -9,7 +9,8 @@ final class Quiet {
             System.setProperty("logback.configurationFile", "phoenix-bench-logback.xml");
         }
         if (System.getProperty("logback.statusListenerClass") == null) {
-            System.setProperty("logback.statusListenerClass", "ch.qos.logback.core.status.NopStatusListener");
+            System.setProperty(
+                    "logback.statusListenerClass", "ch.qos.logback.core.status.NopStatusListener");
         }
     }
 }

@@ -10,16 +10,32 @@ final class Reports {
     private Reports() {}
 
     static void checkpoint(KubernetesClient client, String ns, String job, long step, int attempt) {
-        String json = "{\"step\":" + step + ",\"digest\":\"sha256:m" + step + "\",\"stateDigest\":\"sha256:s" + step
-                + "\",\"attempt\":" + attempt + ",\"timeline\":\"t1\",\"time\":\"" + Instant.now() + "\"}";
+        String json =
+                "{\"step\":"
+                        + step
+                        + ",\"digest\":\"sha256:m"
+                        + step
+                        + "\",\"stateDigest\":\"sha256:s"
+                        + step
+                        + "\",\"attempt\":"
+                        + attempt
+                        + ",\"timeline\":\"t1\",\"time\":\""
+                        + Instant.now()
+                        + "\"}";
         for (int i = 0; i < 20; i++) {
             try {
-                client.configMaps().inNamespace(ns).withName(job + "-report").edit(cm -> {
-                    Map<String, String> d = new HashMap<>(cm.getData() == null ? Map.of() : cm.getData());
-                    d.put("checkpoint", json);
-                    cm.setData(d);
-                    return cm;
-                });
+                client.configMaps()
+                        .inNamespace(ns)
+                        .withName(job + "-report")
+                        .edit(
+                                cm -> {
+                                    Map<String, String> d =
+                                            new HashMap<>(
+                                                    cm.getData() == null ? Map.of() : cm.getData());
+                                    d.put("checkpoint", json);
+                                    cm.setData(d);
+                                    return cm;
+                                });
                 return;
             } catch (RuntimeException e) {
                 try {

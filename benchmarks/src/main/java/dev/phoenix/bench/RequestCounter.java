@@ -19,7 +19,8 @@ public final class RequestCounter implements Interceptor {
 
     @Override
     public void before(BasicBuilder builder, HttpRequest request, RequestTags tags) {
-        counts.computeIfAbsent(key(request.method(), request.uri()), k -> new LongAdder()).increment();
+        counts.computeIfAbsent(key(request.method(), request.uri()), k -> new LongAdder())
+                .increment();
     }
 
     /** A snapshot: "verb resource[/subresource]" → count. */
@@ -31,12 +32,13 @@ public final class RequestCounter implements Interceptor {
 
     public static Map<String, Long> minus(Map<String, Long> after, Map<String, Long> before) {
         Map<String, Long> d = new TreeMap<>();
-        after.forEach((k, v) -> {
-            long x = v - before.getOrDefault(k, 0L);
-            if (x != 0) {
-                d.put(k, x);
-            }
-        });
+        after.forEach(
+                (k, v) -> {
+                    long x = v - before.getOrDefault(k, 0L);
+                    if (x != 0) {
+                        d.put(k, x);
+                    }
+                });
         return d;
     }
 
@@ -44,7 +46,9 @@ public final class RequestCounter implements Interceptor {
         return m.values().stream().mapToLong(Long::longValue).sum();
     }
 
-    /** "verb resource" of a request, e.g. "create pods", "update trainingjobs/status", "watch pods". */
+    /**
+     * "verb resource" of a request, e.g. "create pods", "update trainingjobs/status", "watch pods".
+     */
     static String key(String method, URI uri) {
         String path = uri.getPath() == null ? "" : uri.getPath();
         String query = uri.getRawQuery() == null ? "" : uri.getRawQuery();
@@ -67,14 +71,18 @@ public final class RequestCounter implements Interceptor {
         String resource = seg[i];
         boolean named = i + 1 < seg.length;
         String sub = i + 2 < seg.length ? "/" + seg[i + 2] : "";
-        String verb = switch (method) {
-            case "GET" -> query.contains("watch=true") || query.contains("watch=1") ? "watch" : named ? "get" : "list";
-            case "POST" -> "create";
-            case "PUT" -> "update";
-            case "PATCH" -> "patch";
-            case "DELETE" -> named ? "delete" : "deletecollection";
-            default -> method.toLowerCase();
-        };
+        String verb =
+                switch (method) {
+                    case "GET" ->
+                            query.contains("watch=true") || query.contains("watch=1")
+                                    ? "watch"
+                                    : named ? "get" : "list";
+                    case "POST" -> "create";
+                    case "PUT" -> "update";
+                    case "PATCH" -> "patch";
+                    case "DELETE" -> named ? "delete" : "deletecollection";
+                    default -> method.toLowerCase();
+                };
         return verb + " " + resource + sub;
     }
 }

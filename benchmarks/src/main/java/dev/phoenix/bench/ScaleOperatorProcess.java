@@ -16,11 +16,11 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
- * The operator as its own JVM for the scale benchmark, so that its heap, CPU time and API requests are
- * its own: PhoenixOperator on a Fabric8 client whose every request is counted ({@link RequestCounter}),
- * leader election on (as deployed). Reads commands on stdin: {@code stats} prints one line
- * {@code STATS {json}} (heap after a full GC, process CPU seconds, requests by verb and resource);
- * {@code quit} stops it.
+ * The operator as its own JVM for the scale benchmark, so that its heap, CPU time and API requests
+ * are its own: PhoenixOperator on a Fabric8 client whose every request is counted ({@link
+ * RequestCounter}), leader election on (as deployed). Reads commands on stdin: {@code stats} prints
+ * one line {@code STATS {json}} (heap after a full GC, process CPU seconds, requests by verb and
+ * resource); {@code quit} stops it.
  *
  * <pre>java -cp … dev.phoenix.bench.ScaleOperatorProcess KUBECONFIG</pre>
  */
@@ -29,10 +29,20 @@ public final class ScaleOperatorProcess {
         Quiet.logging();
         Config config = Config.fromKubeconfig(Files.readString(Path.of(args[0])));
         RequestCounter counter = new RequestCounter();
-        KubernetesClient client = new KubernetesClientBuilder().withConfig(config)
-                .withHttpClientBuilderConsumer(h -> h.addOrReplaceInterceptor("phoenix-bench-counter", counter)).build();
-        PhoenixOperator op = PhoenixOperator.start(client, new OperatorConfig().withHttpPort(0).withLeaderElection(true)
-                .withLeaseNamespace("default").withExitOnLostLeadership(false));
+        KubernetesClient client =
+                new KubernetesClientBuilder()
+                        .withConfig(config)
+                        .withHttpClientBuilderConsumer(
+                                h -> h.addOrReplaceInterceptor("phoenix-bench-counter", counter))
+                        .build();
+        PhoenixOperator op =
+                PhoenixOperator.start(
+                        client,
+                        new OperatorConfig()
+                                .withHttpPort(0)
+                                .withLeaderElection(true)
+                                .withLeaseNamespace("default")
+                                .withExitOnLostLeadership(false));
         ObjectMapper json = new ObjectMapper();
         System.out.println("READY");
         System.out.flush();

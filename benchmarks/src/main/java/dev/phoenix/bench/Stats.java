@@ -23,10 +23,19 @@ public record Stats(int n, double p50, double p95, double max, double min, doubl
         for (double x : v) {
             sum += x;
         }
-        return new Stats(v.size(), percentile(v, 50), percentile(v, 95), v.get(v.size() - 1), v.get(0), sum / v.size());
+        return new Stats(
+                v.size(),
+                percentile(v, 50),
+                percentile(v, 95),
+                v.get(v.size() - 1),
+                v.get(0),
+                sum / v.size());
     }
 
-    /** Nearest-rank percentile of an ascending list: the smallest value with at least p% of the sample at or below it. */
+    /**
+     * Nearest-rank percentile of an ascending list: the smallest value with at least p% of the
+     * sample at or below it.
+     */
     static double percentile(List<Double> sorted, double p) {
         int rank = (int) Math.ceil(p / 100.0 * sorted.size());
         return sorted.get(Math.max(0, Math.min(sorted.size() - 1, rank - 1)));

@@ -18,10 +18,18 @@ public final class Table {
 
     public Table row(Object... cells) {
         if (cells.length != header.length) {
-            throw new IllegalArgumentException("row has " + cells.length + " cells, header " + header.length + ": "
-                    + Arrays.toString(cells));
+            throw new IllegalArgumentException(
+                    "row has "
+                            + cells.length
+                            + " cells, header "
+                            + header.length
+                            + ": "
+                            + Arrays.toString(cells));
         }
-        rows.add(Arrays.stream(cells).map(c -> c == null ? "" : String.valueOf(c).replace("|", "\\|")).toArray(String[]::new));
+        rows.add(
+                Arrays.stream(cells)
+                        .map(c -> c == null ? "" : String.valueOf(c).replace("|", "\\|"))
+                        .toArray(String[]::new));
         return this;
     }
 
@@ -48,7 +56,9 @@ public final class Table {
         return b.toString();
     }
 
-    /** Prints the table to stdout (and appends it to $PHOENIX_BENCH_OUT if set, for hack/bench.sh). */
+    /**
+     * Prints the table to stdout (and appends it to $PHOENIX_BENCH_OUT if set, for hack/bench.sh).
+     */
     public void print() {
         String md = markdown();
         System.out.println();
@@ -57,8 +67,11 @@ public final class Table {
         String out = System.getenv("PHOENIX_BENCH_OUT");
         if (out != null && !out.isBlank()) {
             try {
-                java.nio.file.Files.writeString(java.nio.file.Path.of(out), md + "\n",
-                        java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.APPEND);
+                java.nio.file.Files.writeString(
+                        java.nio.file.Path.of(out),
+                        md + "\n",
+                        java.nio.file.StandardOpenOption.CREATE,
+                        java.nio.file.StandardOpenOption.APPEND);
             } catch (java.io.IOException e) {
                 System.err.println("cannot append to " + out + ": " + e);
             }

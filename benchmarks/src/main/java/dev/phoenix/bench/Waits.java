@@ -6,7 +6,10 @@ import java.util.function.BooleanSupplier;
 final class Waits {
     private Waits() {}
 
-    /** Polls every 20 ms (reads only the benchmark's own state or one GET) until true; throws after the timeout. */
+    /**
+     * Polls every 20 ms (reads only the benchmark's own state or one GET) until true; throws after
+     * the timeout.
+     */
     static void until(int seconds, BooleanSupplier cond) throws InterruptedException {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
         while (true) {

@@ -31,14 +31,29 @@ class TableAndStatsTest {
 
     @Test
     void requestsAreNamedByVerbAndResource() {
-        assertThat(RequestCounter.key("GET", URI.create("https://h/api/v1/namespaces/n/pods?labelSelector=x&watch=true")))
+        assertThat(
+                        RequestCounter.key(
+                                "GET",
+                                URI.create(
+                                        "https://h/api/v1/namespaces/n/pods?labelSelector=x&watch=true")))
                 .isEqualTo("watch pods");
-        assertThat(RequestCounter.key("GET", URI.create("https://h/api/v1/namespaces/n/pods"))).isEqualTo("list pods");
-        assertThat(RequestCounter.key("GET", URI.create("https://h/api/v1/nodes/n1"))).isEqualTo("get nodes");
-        assertThat(RequestCounter.key("PUT", URI.create("https://h/apis/phoenix.dev/v1alpha1/namespaces/n/trainingjobs/j/status")))
+        assertThat(RequestCounter.key("GET", URI.create("https://h/api/v1/namespaces/n/pods")))
+                .isEqualTo("list pods");
+        assertThat(RequestCounter.key("GET", URI.create("https://h/api/v1/nodes/n1")))
+                .isEqualTo("get nodes");
+        assertThat(
+                        RequestCounter.key(
+                                "PUT",
+                                URI.create(
+                                        "https://h/apis/phoenix.dev/v1alpha1/namespaces/n/trainingjobs/j/status")))
                 .isEqualTo("update trainingjobs/status");
-        assertThat(RequestCounter.key("PATCH", URI.create("https://h/apis/coordination.k8s.io/v1/namespaces/d/leases/l")))
+        assertThat(
+                        RequestCounter.key(
+                                "PATCH",
+                                URI.create(
+                                        "https://h/apis/coordination.k8s.io/v1/namespaces/d/leases/l")))
                 .isEqualTo("patch leases");
-        assertThat(RequestCounter.minus(Map.of("a", 3L, "b", 1L), Map.of("a", 1L, "b", 1L))).containsExactly(Map.entry("a", 2L));
+        assertThat(RequestCounter.minus(Map.of("a", 3L, "b", 1L), Map.of("a", 1L, "b", 1L)))
+                .containsExactly(Map.entry("a", 2L));
     }
 }

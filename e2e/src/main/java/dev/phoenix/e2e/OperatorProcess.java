@@ -7,9 +7,9 @@ import java.time.Duration;
 import java.util.List;
 
 /**
- * The operator as a separate JVM ({@code dev.phoenix.operator.OperatorMain}), the way it runs in a cluster:
- * it can be killed with SIGKILL and started again, and nothing of it lives in the caller's JVM. Every start
- * appends to the same log.
+ * The operator as a separate JVM ({@code dev.phoenix.operator.OperatorMain}), the way it runs in a
+ * cluster: it can be killed with SIGKILL and started again, and nothing of it lives in the caller's
+ * JVM. Every start appends to the same log.
  */
 public final class OperatorProcess implements AutoCloseable {
     private final Path kubeconfig;
@@ -32,18 +32,26 @@ public final class OperatorProcess implements AutoCloseable {
         }
         httpPort = ManagedProcess.freePort();
         int port = httpPort;
-        process = ManagedProcess.builder("operator (start " + (starts + 1) + ")",
-                        ManagedProcess.javaCommand(List.of(Repo.SMALL_JVM_OPTS.split(" ")), Repo.operatorClasspath(),
-                                "dev.phoenix.operator.OperatorMain"))
-                .logFile(logFile).appendLog(starts > 0)
-                .environment(env -> {
-                    env.put("KUBECONFIG", kubeconfig.toString());
-                    env.put("PHOENIX_LEADER_ELECTION", Boolean.toString(leaderElection));
-                    env.put("PHOENIX_LEASE_NAMESPACE", "default");
-                    env.put("PHOENIX_HTTP_PORT", Integer.toString(port));
-                    env.put("PHOENIX_NAMESPACES", "");
-                })
-                .start();
+        process =
+                ManagedProcess.builder(
+                                "operator (start " + (starts + 1) + ")",
+                                ManagedProcess.javaCommand(
+                                        List.of(Repo.SMALL_JVM_OPTS.split(" ")),
+                                        Repo.operatorClasspath(),
+                                        "dev.phoenix.operator.OperatorMain"))
+                        .logFile(logFile)
+                        .appendLog(starts > 0)
+                        .environment(
+                                env -> {
+                                    env.put("KUBECONFIG", kubeconfig.toString());
+                                    env.put(
+                                            "PHOENIX_LEADER_ELECTION",
+                                            Boolean.toString(leaderElection));
+                                    env.put("PHOENIX_LEASE_NAMESPACE", "default");
+                                    env.put("PHOENIX_HTTP_PORT", Integer.toString(port));
+                                    env.put("PHOENIX_NAMESPACES", "");
+                                })
+                        .start();
         starts++;
         process.awaitHttpOk(httpPort, "/readyz", Duration.ofSeconds(leaderElection ? 90 : 60));
         return this;

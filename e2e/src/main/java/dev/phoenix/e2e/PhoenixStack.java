@@ -25,9 +25,10 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Phoenix on one machine, as on a cluster: a control plane (etcd, kube-apiserver, kube-scheduler,
- * kube-controller-manager) listening on a pod network's gateway, kube-proxy and CoreDNS for that network, the
- * TrainingJob CRD, the operator as its own JVM, and real nodes (kubelet on containerd, {@code nvidia.com/gpu}
- * advertised as an extended resource) that run the trainer image built by {@code -Pimages} in containers.
+ * kube-controller-manager) listening on a pod network's gateway, kube-proxy and CoreDNS for that
+ * network, the TrainingJob CRD, the operator as its own JVM, and real nodes (kubelet on containerd,
+ * {@code nvidia.com/gpu} advertised as an extended resource) that run the trainer image built by
+ * {@code -Pimages} in containers.
  */
 public final class PhoenixStack implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(PhoenixStack.class);
@@ -57,7 +58,9 @@ public final class PhoenixStack implements AutoCloseable {
         private boolean operatorLeaderElection;
         private Path trainerImage;
 
-        /** Where the control plane, network, checkpoints and logs live; default a fresh temp dir. */
+        /**
+         * Where the control plane, network, checkpoints and logs live; default a fresh temp dir.
+         */
         public Builder workDir(Path dir) {
             this.workDir = dir;
             return this;
@@ -85,7 +88,10 @@ public final class PhoenixStack implements AutoCloseable {
             return this;
         }
 
-        /** The trainer image archive (default {@code trainer-image/target/jib-image.tar}, built by {@code -Pimages}). */
+        /**
+         * The trainer image archive (default {@code trainer-image/target/jib-image.tar}, built by
+         * {@code -Pimages}).
+         */
         public Builder trainerImage(Path archive) {
             this.trainerImage = archive;
             return this;
@@ -107,8 +113,11 @@ public final class PhoenixStack implements AutoCloseable {
     public static Path trainerImageArchive() {
         Path tar = Repo.root().resolve("trainer-image/target/jib-image.tar");
         if (!Files.isRegularFile(tar)) {
-            throw new IllegalStateException("no trainer image at " + tar + ": build it with "
-                    + "`mvn -Pimages -pl trainer-image -am package -DskipTests`");
+            throw new IllegalStateException(
+                    "no trainer image at "
+                            + tar
+                            + ": build it with "
+                            + "`mvn -Pimages -pl trainer-image -am package -DskipTests`");
         }
         return tar;
     }
@@ -123,18 +132,20 @@ public final class PhoenixStack implements AutoCloseable {
         Files.createDirectories(options.workDir);
         long t0 = System.nanoTime();
         network = PodNetwork.create(options.workDir.resolve("network"));
-        controlPlane = ControlPlane.builder()
-                .withScheduler(true)
-                .withControllerManager(true)
-                // pods reach the API server through the kubernetes Service, which kube-proxy routes here
-                .listenAddress(network.nodeIp())
-                // Pods of a dead node are evicted after 5 s instead of 300 s.
-                .defaultNotReadyTolerationSeconds(5)
-                .defaultUnreachableTolerationSeconds(5)
-                .workDir(options.workDir.resolve("control-plane"))
-                .keepWorkDir(options.keepWorkDir)
-                .build()
-                .start();
+        controlPlane =
+                ControlPlane.builder()
+                        .withScheduler(true)
+                        .withControllerManager(true)
+                        // pods reach the API server through the kubernetes Service, which
+                        // kube-proxy routes here
+                        .listenAddress(network.nodeIp())
+                        // Pods of a dead node are evicted after 5 s instead of 300 s.
+                        .defaultNotReadyTolerationSeconds(5)
+                        .defaultUnreachableTolerationSeconds(5)
+                        .workDir(options.workDir.resolve("control-plane"))
+                        .keepWorkDir(options.keepWorkDir)
+                        .build()
+                        .start();
         LOG.info("control plane up in {} ms: {}", ms(t0), controlPlane);
         long t1 = System.nanoTime();
         // kube-proxy of node-1 (the first node started below); it serves every node of this machine
@@ -142,9 +153,17 @@ public final class PhoenixStack implements AutoCloseable {
         installCrd(controlPlane.adminClient());
         LOG.info("CRD installed in {} ms", ms(t1));
         long t2 = System.nanoTime();
-        operator = new OperatorProcess(controlPlane.kubeconfigPath(), logDir().resolve("operator.log"),
-                options.operatorLeaderElection).start();
-        LOG.info("operator pid {} ready in {} ms (log {})", operator.pid(), ms(t2), operator.logFile());
+        operator =
+                new OperatorProcess(
+                                controlPlane.kubeconfigPath(),
+                                logDir().resolve("operator.log"),
+                                options.operatorLeaderElection)
+                        .start();
+        LOG.info(
+                "operator pid {} ready in {} ms (log {})",
+                operator.pid(),
+                ms(t2),
+                operator.logFile());
         for (int i = 0; i < options.nodes; i++) {
             startNode();
         }
@@ -163,13 +182,27 @@ public final class PhoenixStack implements AutoCloseable {
                 client.resource(crd).createOr(existing -> existing.update());
                 long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
                 while (true) {
-                    var c = client.apiextensions().v1().customResourceDefinitions().withName(crd.getMetadata().getName()).get();
-                    if (c != null && c.getStatus() != null && c.getStatus().getConditions() != null && c.getStatus().getConditions()
-                            .stream().anyMatch(x -> "Established".equals(x.getType()) && "True".equals(x.getStatus()))) {
+                    var c =
+                            client.apiextensions()
+                                    .v1()
+                                    .customResourceDefinitions()
+                                    .withName(crd.getMetadata().getName())
+                                    .get();
+                    if (c != null
+                            && c.getStatus() != null
+                            && c.getStatus().getConditions() != null
+                            && c.getStatus().getConditions().stream()
+                                    .anyMatch(
+                                            x ->
+                                                    "Established".equals(x.getType())
+                                                            && "True".equals(x.getStatus()))) {
                         break;
                     }
                     if (System.nanoTime() > deadline) {
-                        throw new IOException("CRD " + crd.getMetadata().getName() + " not Established after 60 s");
+                        throw new IOException(
+                                "CRD "
+                                        + crd.getMetadata().getName()
+                                        + " not Established after 60 s");
                     }
                     sleep(100);
                 }
@@ -186,18 +219,25 @@ public final class PhoenixStack implements AutoCloseable {
         }
     }
 
-    /** Starts (and registers) one more real node, {@code node-<n>}, with the trainer image imported. */
+    /**
+     * Starts (and registers) one more real node, {@code node-<n>}, with the trainer image imported.
+     */
     public RealNode startNode() throws IOException {
         String name = "node-" + nodeCounter.incrementAndGet();
-        RealNode node = RealNode.builder()
-                .controlPlane(controlPlane)
-                .name(name)
-                .network(network)
-                .image(options.trainerImage)
-                .extendedResource("nvidia.com/gpu", Integer.toString(options.gpusPerNode))
-                .start();
+        RealNode node =
+                RealNode.builder()
+                        .controlPlane(controlPlane)
+                        .name(name)
+                        .network(network)
+                        .image(options.trainerImage)
+                        .extendedResource("nvidia.com/gpu", Integer.toString(options.gpusPerNode))
+                        .start();
         nodes.add(node);
-        LOG.info("node {} Ready in {} ms (work dir {})", name, node.startTime().toMillis(), node.workDir());
+        LOG.info(
+                "node {} Ready in {} ms (work dir {})",
+                name,
+                node.startTime().toMillis(),
+                node.workDir());
         return node;
     }
 
@@ -217,23 +257,32 @@ public final class PhoenixStack implements AutoCloseable {
         return nodes.stream().filter(x -> x.name().equals(n)).findFirst().orElse(null);
     }
 
-    /** Disruptions the cluster's own components make (scheduler, Eviction API, taint manager, PodGC). */
+    /**
+     * Disruptions the cluster's own components make (scheduler, Eviction API, taint manager,
+     * PodGC).
+     */
     public ClusterDisruptions disruptions() {
         return new ClusterDisruptions(admin());
     }
 
-    /** The disruptions a real cluster's components make, by the DisruptionTarget reason they write. */
+    /**
+     * The disruptions a real cluster's components make, by the DisruptionTarget reason they write.
+     */
     public static final List<String> REASONS = ClusterDisruptions.REASONS;
 
-    /** {@link ClusterDisruptions#disrupt}: the component behind {@code reason} disrupts {@code victim}; waits until it is gone. */
+    /**
+     * {@link ClusterDisruptions#disrupt}: the component behind {@code reason} disrupts {@code
+     * victim}; waits until it is gone.
+     */
     public void disrupt(Pod victim, String reason) {
         disruptions().disrupt(victim, reason, java.time.Duration.ofMinutes(3));
     }
 
     /**
-     * A spot reclaim: the machine behind {@code node} is gone at once (every process of the node SIGKILLed, its
-     * containers with it), and the cloud deletes its Node object; kube-controller-manager's PodGC then deletes
-     * the pods bound to it (DisruptionTarget DeletionByPodGC). A fresh node joins so work can continue; returns it.
+     * A spot reclaim: the machine behind {@code node} is gone at once (every process of the node
+     * SIGKILLed, its containers with it), and the cloud deletes its Node object;
+     * kube-controller-manager's PodGC then deletes the pods bound to it (DisruptionTarget
+     * DeletionByPodGC). A fresh node joins so work can continue; returns it.
      */
     public RealNode loseNode(RealNode node) throws IOException {
         node.kill();
@@ -265,8 +314,8 @@ public final class PhoenixStack implements AutoCloseable {
     }
 
     /**
-     * A host directory for a job's checkpoints (a hostPath volume: every node is this machine, so a pod on a
-     * replacement node finds them), writable by the trainer's non-root user.
+     * A host directory for a job's checkpoints (a hostPath volume: every node is this machine, so a
+     * pod on a replacement node finds them), writable by the trainer's non-root user.
      */
     public Path checkpointDir(String namespace, String job) throws IOException {
         Path p = options.workDir.resolve("checkpoints").resolve(namespace).resolve(job);
@@ -277,8 +326,11 @@ public final class PhoenixStack implements AutoCloseable {
 
     /** The container log of a pod's container (through the API server and the pod's kubelet). */
     public String log(Pod pod, String container) {
-        return admin().pods().inNamespace(pod.getMetadata().getNamespace()).withName(pod.getMetadata().getName())
-                .inContainer(container).getLog();
+        return admin().pods()
+                .inNamespace(pod.getMetadata().getNamespace())
+                .withName(pod.getMetadata().getName())
+                .inContainer(container)
+                .getLog();
     }
 
     /** Runs kubectl against this cluster; returns stdout, throws on a non-zero exit. */
@@ -294,12 +346,16 @@ public final class PhoenixStack implements AutoCloseable {
             throw new IOException("kubectl " + String.join(" ", args) + ": timed out");
         }
         if (p.exitValue() != 0) {
-            throw new IOException("kubectl " + String.join(" ", args) + " exited " + p.exitValue() + ": " + out);
+            throw new IOException(
+                    "kubectl " + String.join(" ", args) + " exited " + p.exitValue() + ": " + out);
         }
         return out;
     }
 
-    /** kubectl from PATH if there is one (the user's), else the one provisioned with the control plane. */
+    /**
+     * kubectl from PATH if there is one (the user's), else the one provisioned with the control
+     * plane.
+     */
     public String kubectlBinary() {
         for (String dir : System.getenv().getOrDefault("PATH", "").split(":")) {
             if (!dir.isEmpty() && Files.isExecutable(Path.of(dir, "kubectl"))) {

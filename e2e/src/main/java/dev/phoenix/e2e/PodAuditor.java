@@ -13,15 +13,16 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Watches every Phoenix worker pod of the cluster and records a violation whenever a pod of one attempt
- * of a job appears while a pod of another attempt of the same job still exists (Phoenix must never run
- * two attempts of a gang at once: the old one has to be completely gone first).
+ * Watches every Phoenix worker pod of the cluster and records a violation whenever a pod of one
+ * attempt of a job appears while a pod of another attempt of the same job still exists (Phoenix
+ * must never run two attempts of a gang at once: the old one has to be completely gone first).
  */
 public final class PodAuditor implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(PodAuditor.class);
 
     /** job key (ns/job) → pod uid → attempt, for pods that exist right now. */
     private final Map<String, Map<String, Integer>> existing = new HashMap<>();
+
     private final Map<String, String> names = new HashMap<>();
     private final List<String> violations = new ArrayList<>();
     private final Map<String, Integer> podsCreated = new ConcurrentHashMap<>();
@@ -29,25 +30,33 @@ public final class PodAuditor implements AutoCloseable {
     private final SharedIndexInformer<Pod> informer;
 
     public PodAuditor(KubernetesClient client) {
-        informer = client.pods().inAnyNamespace().withLabel("phoenix.dev/job").inform(new ResourceEventHandler<>() {
-            @Override
-            public void onAdd(Pod pod) {
-                added(pod);
-            }
+        informer =
+                client.pods()
+                        .inAnyNamespace()
+                        .withLabel("phoenix.dev/job")
+                        .inform(
+                                new ResourceEventHandler<>() {
+                                    @Override
+                                    public void onAdd(Pod pod) {
+                                        added(pod);
+                                    }
 
-            @Override
-            public void onUpdate(Pod oldPod, Pod newPod) {
-            }
+                                    @Override
+                                    public void onUpdate(Pod oldPod, Pod newPod) {}
 
-            @Override
-            public void onDelete(Pod pod, boolean deletedFinalStateUnknown) {
-                deleted(pod);
-            }
-        }, 0);
+                                    @Override
+                                    public void onDelete(
+                                            Pod pod, boolean deletedFinalStateUnknown) {
+                                        deleted(pod);
+                                    }
+                                },
+                                0);
     }
 
     private static String key(Pod p) {
-        return p.getMetadata().getNamespace() + "/" + p.getMetadata().getLabels().get("phoenix.dev/job");
+        return p.getMetadata().getNamespace()
+                + "/"
+                + p.getMetadata().getLabels().get("phoenix.dev/job");
     }
 
     private synchronized void added(Pod pod) {
@@ -57,8 +66,17 @@ public final class PodAuditor implements AutoCloseable {
         Map<String, Integer> pods = existing.computeIfAbsent(job, k -> new HashMap<>());
         for (var e : pods.entrySet()) {
             if (e.getValue() != attempt) {
-                String v = job + ": pod " + pod.getMetadata().getName() + " of attempt " + attempt + " appeared while pod "
-                        + names.get(e.getKey()) + " of attempt " + e.getValue() + " still existed";
+                String v =
+                        job
+                                + ": pod "
+                                + pod.getMetadata().getName()
+                                + " of attempt "
+                                + attempt
+                                + " appeared while pod "
+                                + names.get(e.getKey())
+                                + " of attempt "
+                                + e.getValue()
+                                + " still existed";
                 LOG.error("VIOLATION {}", v);
                 violations.add(v);
             }

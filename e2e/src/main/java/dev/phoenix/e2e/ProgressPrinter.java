@@ -11,7 +11,10 @@ import java.util.HashSet;
 import java.util.Objects;
 import java.util.Set;
 
-/** Prints {@code kubectl get tj -w}-style lines (one per change) and the job's events as they happen. */
+/**
+ * Prints {@code kubectl get tj -w}-style lines (one per change) and the job's events as they
+ * happen.
+ */
 public final class ProgressPrinter implements AutoCloseable {
     static final String FORMAT = "%-12s %-11s %6s %11s %9s %12s %9s %6s%n";
 
@@ -24,12 +27,22 @@ public final class ProgressPrinter implements AutoCloseable {
     private volatile boolean stop;
     private String last;
 
-    public ProgressPrinter(KubernetesClient client, String namespace, String name, PrintStream out) {
+    public ProgressPrinter(
+            KubernetesClient client, String namespace, String name, PrintStream out) {
         this.client = client;
         this.namespace = namespace;
         this.name = name;
         this.out = out;
-        out.printf(FORMAT, "NAME", "PHASE", "STEP", "CHECKPOINT", "RESTARTS", "PREEMPTIONS", "FAILURES", "AGE");
+        out.printf(
+                FORMAT,
+                "NAME",
+                "PHASE",
+                "STEP",
+                "CHECKPOINT",
+                "RESTARTS",
+                "PREEMPTIONS",
+                "FAILURES",
+                "AGE");
         thread = new Thread(this::loop, "progress-" + name);
         thread.setDaemon(true);
         thread.start();
@@ -55,18 +68,33 @@ public final class ProgressPrinter implements AutoCloseable {
         TrainingJob j = TrainingJobs.get(client, namespace, name);
         if (j != null) {
             TrainingJobStatus s = j.getStatus() == null ? new TrainingJobStatus() : j.getStatus();
-            String line = String.format(FORMAT, name, TrainingJobs.phase(s),
-                    s.getCurrentStep() == null ? "" : s.getCurrentStep(),
-                    s.getLatestCheckpoint() == null || s.getLatestCheckpoint().getStep() == null ? "<none>" : s.getLatestCheckpoint().getStep(),
-                    Objects.toString(s.getRestarts(), "0"), Objects.toString(s.getPreemptions(), "0"),
-                    Objects.toString(s.getFailures(), "0"), age(j));
+            String line =
+                    String.format(
+                            FORMAT,
+                            name,
+                            TrainingJobs.phase(s),
+                            s.getCurrentStep() == null ? "" : s.getCurrentStep(),
+                            s.getLatestCheckpoint() == null
+                                            || s.getLatestCheckpoint().getStep() == null
+                                    ? "<none>"
+                                    : s.getLatestCheckpoint().getStep(),
+                            Objects.toString(s.getRestarts(), "0"),
+                            Objects.toString(s.getPreemptions(), "0"),
+                            Objects.toString(s.getFailures(), "0"),
+                            age(j));
             String key = line.substring(0, line.length() - 8); // the age column alone is no change
             if (!key.equals(last)) {
                 last = key;
                 out.print(line);
             }
         }
-        for (Event e : client.v1().events().inNamespace(namespace).withField("involvedObject.name", name).list().getItems()) {
+        for (Event e :
+                client.v1()
+                        .events()
+                        .inNamespace(namespace)
+                        .withField("involvedObject.name", name)
+                        .list()
+                        .getItems()) {
             if (!seenEvents.add(e.getMetadata().getUid())) {
                 continue;
             }

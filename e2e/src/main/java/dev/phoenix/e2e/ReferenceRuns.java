@@ -1,8 +1,7 @@
 package dev.phoenix.e2e;
 
-import dev.phoenix.local.process.ManagedProcess;
-
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.phoenix.local.process.ManagedProcess;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -16,8 +15,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The uninterrupted reference of a job: the same trainer, the same flags and world size, run straight
- * through as local processes (no Kubernetes, no preemption). Computed once per distinct
+ * The uninterrupted reference of a job: the same trainer, the same flags and world size, run
+ * straight through as local processes (no Kubernetes, no preemption). Computed once per distinct
  * {@link JobConfig#stateKey()} and cached for the life of the JVM.
  */
 public final class ReferenceRuns {
@@ -26,16 +25,30 @@ public final class ReferenceRuns {
 
     private ReferenceRuns() {}
 
-    /** Starts (or joins) the reference run of {@code cfg}; the future yields its final stateDigest. */
+    /**
+     * Starts (or joins) the reference run of {@code cfg}; the future yields its final stateDigest.
+     */
     public static CompletableFuture<String> stateDigest(JobConfig cfg, Path scratch) {
-        return CACHE.computeIfAbsent(cfg.stateKey(), k -> CompletableFuture.supplyAsync(() -> {
-            try {
-                return run(cfg, Files.createDirectories(scratch).resolve("ref-" + Integer.toHexString(k.hashCode())
-                        + "-" + System.nanoTime()));
-            } catch (IOException | InterruptedException e) {
-                throw new IllegalStateException("reference run of " + k + " failed: " + e, e);
-            }
-        }));
+        return CACHE.computeIfAbsent(
+                cfg.stateKey(),
+                k ->
+                        CompletableFuture.supplyAsync(
+                                () -> {
+                                    try {
+                                        return run(
+                                                cfg,
+                                                Files.createDirectories(scratch)
+                                                        .resolve(
+                                                                "ref-"
+                                                                        + Integer.toHexString(
+                                                                                k.hashCode())
+                                                                        + "-"
+                                                                        + System.nanoTime()));
+                                    } catch (IOException | InterruptedException e) {
+                                        throw new IllegalStateException(
+                                                "reference run of " + k + " failed: " + e, e);
+                                    }
+                                }));
     }
 
     private static String run(JobConfig cfg, Path dir) throws IOException, InterruptedException {
@@ -44,22 +57,45 @@ public final class ReferenceRuns {
         int port = ManagedProcess.freePort();
         List<Process> ranks = new ArrayList<>();
         for (int r = 0; r < cfg.replicas(); r++) {
-            List<String> cmd = new ArrayList<>(ManagedProcess.javaCommand(List.of(Repo.SMALL_JVM_OPTS.split(" ")),
-                    Repo.trainerClasspath(), "dev.phoenix.trainer.Main"));
+            List<String> cmd =
+                    new ArrayList<>(
+                            ManagedProcess.javaCommand(
+                                    List.of(Repo.SMALL_JVM_OPTS.split(" ")),
+                                    Repo.trainerClasspath(),
+                                    "dev.phoenix.trainer.Main"));
             cmd.addAll(cfg.modelArgs());
-            cmd.addAll(List.of("--rank", Integer.toString(r), "--world-size", Integer.toString(cfg.replicas()),
-                    "--master-addr", "127.0.0.1", "--master-port", Integer.toString(port),
-                    "--checkpoint-dir", dir.resolve("checkpoints").toString(),
-                    "--checkpoint-interval", Integer.toString(cfg.intervalSteps()),
-                    "--checkpoint-keep", Integer.toString(cfg.keepLatest()),
-                    "--termination-log", dir.resolve("termination-" + r).toString(),
-                    "--job-name", "reference", "--pod-name", "reference-" + r));
-            ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true)
-                    .redirectOutput(dir.resolve("rank-" + r + ".log").toFile());
+            cmd.addAll(
+                    List.of(
+                            "--rank",
+                            Integer.toString(r),
+                            "--world-size",
+                            Integer.toString(cfg.replicas()),
+                            "--master-addr",
+                            "127.0.0.1",
+                            "--master-port",
+                            Integer.toString(port),
+                            "--checkpoint-dir",
+                            dir.resolve("checkpoints").toString(),
+                            "--checkpoint-interval",
+                            Integer.toString(cfg.intervalSteps()),
+                            "--checkpoint-keep",
+                            Integer.toString(cfg.keepLatest()),
+                            "--termination-log",
+                            dir.resolve("termination-" + r).toString(),
+                            "--job-name",
+                            "reference",
+                            "--pod-name",
+                            "reference-" + r));
+            ProcessBuilder pb =
+                    new ProcessBuilder(cmd)
+                            .redirectErrorStream(true)
+                            .redirectOutput(dir.resolve("rank-" + r + ".log").toFile());
             pb.environment().put("OMP_NUM_THREADS", "1");
             pb.environment().put("OPENBLAS_CORETYPE", "Haswell");
             // Nothing of the pod contract: this run must not talk to any cluster.
-            pb.environment().keySet().removeIf(e -> e.startsWith("PHOENIX_") || e.equals("KUBECONFIG"));
+            pb.environment()
+                    .keySet()
+                    .removeIf(e -> e.startsWith("PHOENIX_") || e.equals("KUBECONFIG"));
             ranks.add(pb.start());
         }
         for (Process p : ranks) {
@@ -69,14 +105,22 @@ public final class ReferenceRuns {
             }
         }
         if (ranks.get(0).exitValue() != 0) {
-            throw new IOException("reference rank 0 exited " + ranks.get(0).exitValue() + "; see " + dir.resolve("rank-0.log"));
+            throw new IOException(
+                    "reference rank 0 exited "
+                            + ranks.get(0).exitValue()
+                            + "; see "
+                            + dir.resolve("rank-0.log"));
         }
         JsonNode m = TrainingJobs.json(Files.readString(dir.resolve("termination-0")));
         String digest = m.path("stateDigest").asText(null);
         if (digest == null) {
             throw new IOException("reference run wrote no stateDigest: " + m);
         }
-        LOG.info("reference [{}]: {} in {} s", cfg.stateKey(), digest, TimeUnit.NANOSECONDS.toSeconds(System.nanoTime() - t0));
+        LOG.info(
+                "reference [{}]: {} in {} s",
+                cfg.stateKey(),
+                digest,
+                TimeUnit.NANOSECONDS.toSeconds(System.nanoTime() - t0));
         return digest;
     }
 }

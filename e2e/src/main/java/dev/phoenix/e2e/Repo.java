@@ -12,19 +12,24 @@ import java.util.function.Predicate;
 public final class Repo {
     private Repo() {}
 
-    /** The repository root: the first directory upwards from the working directory that has {@code crds/}. */
+    /**
+     * The repository root: the first directory upwards from the working directory that has {@code
+     * crds/}.
+     */
     public static Path root() {
         String prop = System.getProperty("phoenix.repo");
         if (prop != null) {
             return Path.of(prop).toAbsolutePath();
         }
         Path p = Path.of("").toAbsolutePath();
-        while (p != null && !(Files.isDirectory(p.resolve("crds")) && Files.exists(p.resolve("pom.xml")))) {
+        while (p != null
+                && !(Files.isDirectory(p.resolve("crds")) && Files.exists(p.resolve("pom.xml")))) {
             p = p.getParent();
         }
         if (p == null) {
-            throw new IllegalStateException("cannot find the repository root (a directory with crds/ and pom.xml) above "
-                    + Path.of("").toAbsolutePath());
+            throw new IllegalStateException(
+                    "cannot find the repository root (a directory with crds/ and pom.xml) above "
+                            + Path.of("").toAbsolutePath());
         }
         return p;
     }
@@ -34,19 +39,36 @@ public final class Repo {
     }
 
     /**
-     * The trainer's class path (the uninterrupted reference runs): env/system property
-     * {@code PHOENIX_TRAINER_CLASSPATH} if set, else this JVM's class path (which Maven resolved with the
+     * The trainer's class path (the uninterrupted reference runs): env/system property {@code
+     * PHOENIX_TRAINER_CLASSPATH} if set, else this JVM's class path (which Maven resolved with the
      * trainer and ND4J on it) with the trainer's own entries first, so its logback.xml wins.
      */
     public static String trainerClasspath() {
-        return override("PHOENIX_TRAINER_CLASSPATH",
-                () -> ownEntriesFirst(e -> e.contains("phoenix-trainer") || e.contains("trainer-image" + File.separator + "target")));
+        return override(
+                "PHOENIX_TRAINER_CLASSPATH",
+                () ->
+                        ownEntriesFirst(
+                                e ->
+                                        e.contains("phoenix-trainer")
+                                                || e.contains(
+                                                        "trainer-image"
+                                                                + File.separator
+                                                                + "target")));
     }
 
-    /** The operator's class path: {@code PHOENIX_OPERATOR_CLASSPATH} if set, else this JVM's with the operator first. */
+    /**
+     * The operator's class path: {@code PHOENIX_OPERATOR_CLASSPATH} if set, else this JVM's with
+     * the operator first.
+     */
     public static String operatorClasspath() {
-        return override("PHOENIX_OPERATOR_CLASSPATH",
-                () -> ownEntriesFirst(e -> e.contains("phoenix-operator") || e.contains("operator" + File.separator + "target")));
+        return override(
+                "PHOENIX_OPERATOR_CLASSPATH",
+                () ->
+                        ownEntriesFirst(
+                                e ->
+                                        e.contains("phoenix-operator")
+                                                || e.contains(
+                                                        "operator" + File.separator + "target")));
     }
 
     /** This JVM's class path. */
@@ -63,7 +85,10 @@ public final class Repo {
     }
 
     private static String ownEntriesFirst(Predicate<String> own) {
-        List<String> entries = new ArrayList<>(Arrays.asList(System.getProperty("java.class.path").split(File.pathSeparator)));
+        List<String> entries =
+                new ArrayList<>(
+                        Arrays.asList(
+                                System.getProperty("java.class.path").split(File.pathSeparator)));
         // Not e2e's own classes: its logback.xml is for the test JVM.
         entries.removeIf(e -> e.contains("e2e" + File.separator + "target"));
         List<String> first = entries.stream().filter(own).toList();
@@ -73,6 +98,10 @@ public final class Repo {
         return String.join(File.pathSeparator, all);
     }
 
-    /** JVM options for short-lived helper JVMs (trainers, the operator): quick start, small footprint. */
-    public static final String SMALL_JVM_OPTS = "-Dlogback.statusListenerClass=ch.qos.logback.core.status.NopStatusListener -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xss512k -Xmx384m";
+    /**
+     * JVM options for short-lived helper JVMs (trainers, the operator): quick start, small
+     * footprint.
+     */
+    public static final String SMALL_JVM_OPTS =
+            "-Dlogback.statusListenerClass=ch.qos.logback.core.status.NopStatusListener -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xss512k -Xmx384m";
 }

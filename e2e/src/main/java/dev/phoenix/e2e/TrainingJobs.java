@@ -23,11 +23,13 @@ public final class TrainingJobs {
     private TrainingJobs() {}
 
     /**
-     * A job of {@code cfg} whose checkpoints live in {@code checkpointDir} on the host (hostPath: every
-     * local node is this host, so a pod on a replacement node finds them), one GPU per worker, the trainer
-     * image as a user runs it: non-root, read-only root filesystem, the JavaCPP cache and /tmp on emptyDirs.
+     * A job of {@code cfg} whose checkpoints live in {@code checkpointDir} on the host (hostPath:
+     * every local node is this host, so a pod on a replacement node finds them), one GPU per
+     * worker, the trainer image as a user runs it: non-root, read-only root filesystem, the JavaCPP
+     * cache and /tmp on emptyDirs.
      */
-    public static TrainingJob job(String namespace, String name, JobConfig cfg, Path checkpointDir) {
+    public static TrainingJob job(
+            String namespace, String name, JobConfig cfg, Path checkpointDir) {
         TrainingJob job = new TrainingJob();
         job.getMetadata().setName(name);
         job.getMetadata().setNamespace(namespace);
@@ -40,34 +42,79 @@ public final class TrainingJobs {
         spec.setCheckpoint(ckpt);
         spec.setBackoffLimit(cfg.backoffLimit());
         spec.setMaxPreemptions(cfg.maxPreemptions());
-        spec.setTemplate(new PodTemplateSpecBuilder().withNewSpec()
-                .withTerminationGracePeriodSeconds(cfg.graceSeconds())
-                // the trainer image's user; its root filesystem stays read-only
-                .withNewSecurityContext().withRunAsNonRoot(true).withRunAsUser(65532L).withRunAsGroup(65532L)
-                .endSecurityContext()
-                .addNewContainer().withName("trainer").withImage(PhoenixStack.TRAINER_IMAGE)
-                .withImagePullPolicy("IfNotPresent")
-                .withArgs(cfg.trainerArgs())
-                .addNewEnv().withName("OMP_NUM_THREADS").withValue("1").endEnv()
-                .addNewEnv().withName("OPENBLAS_CORETYPE").withValue("Haswell").endEnv()
-                .addNewEnv().withName("PHOENIX_PROGRESS_INTERVAL_SECONDS").withValue("1").endEnv()
-                // small, quickly started JVMs: many trainers share two cores here
-                .addNewEnv().withName("JAVA_TOOL_OPTIONS").withValue(Repo.SMALL_JVM_OPTS).endEnv()
-                .withNewResources()
-                .withRequests(Map.of("cpu", new Quantity("10m"), "memory", new Quantity("64Mi")))
-                .withLimits(Map.of("nvidia.com/gpu", new Quantity("1")))
-                .endResources()
-                .withNewSecurityContext().withReadOnlyRootFilesystem(true).withAllowPrivilegeEscalation(false)
-                .endSecurityContext()
-                .addNewVolumeMount().withName("checkpoints").withMountPath("/checkpoints").endVolumeMount()
-                .addNewVolumeMount().withName("javacpp").withMountPath("/var/cache/javacpp").endVolumeMount()
-                .addNewVolumeMount().withName("tmp").withMountPath("/tmp").endVolumeMount()
-                .endContainer()
-                .addNewVolume().withName("checkpoints").withNewHostPath().withPath(checkpointDir.toString())
-                .withType("Directory").endHostPath().endVolume()
-                .addNewVolume().withName("javacpp").withNewEmptyDir().endEmptyDir().endVolume()
-                .addNewVolume().withName("tmp").withNewEmptyDir().endEmptyDir().endVolume()
-                .endSpec().build());
+        spec.setTemplate(
+                new PodTemplateSpecBuilder()
+                        .withNewSpec()
+                        .withTerminationGracePeriodSeconds(cfg.graceSeconds())
+                        // the trainer image's user; its root filesystem stays read-only
+                        .withNewSecurityContext()
+                        .withRunAsNonRoot(true)
+                        .withRunAsUser(65532L)
+                        .withRunAsGroup(65532L)
+                        .endSecurityContext()
+                        .addNewContainer()
+                        .withName("trainer")
+                        .withImage(PhoenixStack.TRAINER_IMAGE)
+                        .withImagePullPolicy("IfNotPresent")
+                        .withArgs(cfg.trainerArgs())
+                        .addNewEnv()
+                        .withName("OMP_NUM_THREADS")
+                        .withValue("1")
+                        .endEnv()
+                        .addNewEnv()
+                        .withName("OPENBLAS_CORETYPE")
+                        .withValue("Haswell")
+                        .endEnv()
+                        .addNewEnv()
+                        .withName("PHOENIX_PROGRESS_INTERVAL_SECONDS")
+                        .withValue("1")
+                        .endEnv()
+                        // small, quickly started JVMs: many trainers share two cores here
+                        .addNewEnv()
+                        .withName("JAVA_TOOL_OPTIONS")
+                        .withValue(Repo.SMALL_JVM_OPTS)
+                        .endEnv()
+                        .withNewResources()
+                        .withRequests(
+                                Map.of("cpu", new Quantity("10m"), "memory", new Quantity("64Mi")))
+                        .withLimits(Map.of("nvidia.com/gpu", new Quantity("1")))
+                        .endResources()
+                        .withNewSecurityContext()
+                        .withReadOnlyRootFilesystem(true)
+                        .withAllowPrivilegeEscalation(false)
+                        .endSecurityContext()
+                        .addNewVolumeMount()
+                        .withName("checkpoints")
+                        .withMountPath("/checkpoints")
+                        .endVolumeMount()
+                        .addNewVolumeMount()
+                        .withName("javacpp")
+                        .withMountPath("/var/cache/javacpp")
+                        .endVolumeMount()
+                        .addNewVolumeMount()
+                        .withName("tmp")
+                        .withMountPath("/tmp")
+                        .endVolumeMount()
+                        .endContainer()
+                        .addNewVolume()
+                        .withName("checkpoints")
+                        .withNewHostPath()
+                        .withPath(checkpointDir.toString())
+                        .withType("Directory")
+                        .endHostPath()
+                        .endVolume()
+                        .addNewVolume()
+                        .withName("javacpp")
+                        .withNewEmptyDir()
+                        .endEmptyDir()
+                        .endVolume()
+                        .addNewVolume()
+                        .withName("tmp")
+                        .withNewEmptyDir()
+                        .endEmptyDir()
+                        .endVolume()
+                        .endSpec()
+                        .build());
         job.setSpec(spec);
         return job;
     }
@@ -87,7 +134,8 @@ public final class TrainingJobs {
 
     public static List<Pod> pods(KubernetesClient c, String ns, String job) {
         return c.pods().inNamespace(ns).withLabel("phoenix.dev/job", job).list().getItems().stream()
-                .sorted(Comparator.comparing(p -> p.getMetadata().getName())).toList();
+                .sorted(Comparator.comparing(p -> p.getMetadata().getName()))
+                .toList();
     }
 
     public static int attemptOf(Pod p) {
@@ -99,17 +147,30 @@ public final class TrainingJobs {
     }
 
     public static String env(Pod p, String name) {
-        return p.getSpec().getContainers().get(0).getEnv().stream().filter(e -> name.equals(e.getName()))
-                .map(e -> e.getValue()).findFirst().orElse(null);
+        return p.getSpec().getContainers().get(0).getEnv().stream()
+                .filter(e -> name.equals(e.getName()))
+                .map(e -> e.getValue())
+                .findFirst()
+                .orElse(null);
     }
 
     /** Pods of the given attempt whose container(s) are all running. */
     public static List<Pod> runningPods(KubernetesClient c, String ns, String job, int attempt) {
-        return pods(c, ns, job).stream().filter(p -> attemptOf(p) == attempt)
+        return pods(c, ns, job).stream()
+                .filter(p -> attemptOf(p) == attempt)
                 .filter(p -> p.getMetadata().getDeletionTimestamp() == null)
-                .filter(p -> p.getStatus() != null && p.getStatus().getContainerStatuses() != null
-                        && !p.getStatus().getContainerStatuses().isEmpty()
-                        && p.getStatus().getContainerStatuses().stream().allMatch(cs -> cs.getState() != null && cs.getState().getRunning() != null))
+                .filter(
+                        p ->
+                                p.getStatus() != null
+                                        && p.getStatus().getContainerStatuses() != null
+                                        && !p.getStatus().getContainerStatuses().isEmpty()
+                                        && p.getStatus().getContainerStatuses().stream()
+                                                .allMatch(
+                                                        cs ->
+                                                                cs.getState() != null
+                                                                        && cs.getState()
+                                                                                        .getRunning()
+                                                                                != null))
                 .toList();
     }
 
@@ -128,16 +189,19 @@ public final class TrainingJobs {
     }
 
     /**
-     * The final stateDigest of a succeeded job, from rank 0's termination message (the trainer's own
-     * word), or null when rank 0's pod has no such message.
+     * The final stateDigest of a succeeded job, from rank 0's termination message (the trainer's
+     * own word), or null when rank 0's pod has no such message.
      */
-    public static String finalStateDigest(KubernetesClient c, String ns, String job) throws IOException {
+    public static String finalStateDigest(KubernetesClient c, String ns, String job)
+            throws IOException {
         TrainingJobStatus s = status(c, ns, job);
         int attempt = s.getAttempt() == null ? 0 : s.getAttempt();
         for (Pod p : pods(c, ns, job)) {
             if (rankOf(p) == 0 && attemptOf(p) == attempt) {
                 JsonNode m = terminationMessage(p);
-                if (m != null && "Succeeded".equals(m.path("result").asText()) && m.hasNonNull("stateDigest")) {
+                if (m != null
+                        && "Succeeded".equals(m.path("result").asText())
+                        && m.hasNonNull("stateDigest")) {
                     return m.get("stateDigest").asText();
                 }
             }

@@ -23,27 +23,33 @@ import org.junit.jupiter.api.Test;
 
 /**
  * Chaos, in real containers on two real nodes: 10 jobs at once (1 and 2 workers, three distinct
- * configurations), at least 32 random disruptions among them aimed at one pod each, so that every job's
- * count is known exactly (the Eviction API, which writes DisruptionTarget EvictionByEvictionAPI: a preemption;
- * a SIGKILLed trainer container, exit 137: a failure), and the operator process killed with SIGKILL in the
- * middle (after 12 disruptions, while at
- * least 3 gangs train) and started again after 3 more disruptions or 20 s, with disruptions while it is
- * down. Every job must succeed with the exact final state of its uninterrupted
- * reference, count exactly the preemptions and failures it suffered, never run two attempts' pods at
- * once, and never resume from a checkpoint older than one it had already recorded. Disruptions that hit a whole
- * node (scheduler preemption, a NoExecute taint, node loss) would hit several jobs in different phases at once,
- * with no exact count to expect: PreemptionExactnessIT covers them, one job at a time.
+ * configurations), at least 32 random disruptions among them aimed at one pod each, so that every
+ * job's count is known exactly (the Eviction API, which writes DisruptionTarget
+ * EvictionByEvictionAPI: a preemption; a SIGKILLed trainer container, exit 137: a failure), and the
+ * operator process killed with SIGKILL in the middle (after 12 disruptions, while at least 3 gangs
+ * train) and started again after 3 more disruptions or 20 s, with disruptions while it is down.
+ * Every job must succeed with the exact final state of its uninterrupted reference, count exactly
+ * the preemptions and failures it suffered, never run two attempts' pods at once, and never resume
+ * from a checkpoint older than one it had already recorded. Disruptions that hit a whole node
+ * (scheduler preemption, a NoExecute taint, node loss) would hit several jobs in different phases
+ * at once, with no exact count to expect: PreemptionExactnessIT covers them, one job at a time.
  */
 class ChaosIT {
     static final int JOBS = 10;
     static final int MIN_DISRUPTIONS = 32;
     static final int OPERATOR_KILL_AT = 12;
     static final int MAX_PER_JOB = 6;
-    /** The operator stays down for 3 disruptions or this long, whichever comes first: jobs may finish meanwhile. */
-    static final long OPERATOR_DOWN_MAX_NANOS = TimeUnit.SECONDS.toNanos(20);
+
     /**
-     * Long enough that 32 disruptions fit while every job still trains on 2 loaded cores (there, ten gangs
-     * make about 6 steps/s each and a restart costs 30-40 s); on a faster machine both speed up together.
+     * The operator stays down for 3 disruptions or this long, whichever comes first: jobs may
+     * finish meanwhile.
+     */
+    static final long OPERATOR_DOWN_MAX_NANOS = TimeUnit.SECONDS.toNanos(20);
+
+    /**
+     * Long enough that 32 disruptions fit while every job still trains on 2 loaded cores (there,
+     * ten gangs make about 6 steps/s each and a restart costs 30-40 s); on a faster machine both
+     * speed up together.
      */
     static final int STEPS = 900;
 
@@ -54,13 +60,25 @@ class ChaosIT {
         PhoenixStack s = E2e.stack();
         PodAuditor auditor = E2e.auditor();
         Random rnd = E2e.random("ChaosIT");
-        List<JobConfig> configs = List.of(
-                JobConfig.small(1, STEPS).withStepSleepMs(50).withSeed(101).withLimits(20, 50),
-                JobConfig.small(2, STEPS).withStepSleepMs(50).withSeed(102).withLimits(20, 50),
-                JobConfig.small(1, STEPS).withStepSleepMs(50).withSeed(103).withHidden(48).withLimits(20, 50));
+        List<JobConfig> configs =
+                List.of(
+                        JobConfig.small(1, STEPS)
+                                .withStepSleepMs(50)
+                                .withSeed(101)
+                                .withLimits(20, 50),
+                        JobConfig.small(2, STEPS)
+                                .withStepSleepMs(50)
+                                .withSeed(102)
+                                .withLimits(20, 50),
+                        JobConfig.small(1, STEPS)
+                                .withStepSleepMs(50)
+                                .withSeed(103)
+                                .withHidden(48)
+                                .withLimits(20, 50));
         Map<String, CompletableFuture<String>> references = new HashMap<>();
         for (JobConfig c : configs) {
-            references.put(c.stateKey(), ReferenceRuns.stateDigest(c, s.workDir().resolve("references")));
+            references.put(
+                    c.stateKey(), ReferenceRuns.stateDigest(c, s.workDir().resolve("references")));
         }
         String ns = s.controlPlane().createNamespace("chaos");
         Map<String, JobConfig> jobs = new LinkedHashMap<>();
@@ -71,34 +89,49 @@ class ChaosIT {
             E2e.create(s, ns, name, c);
         }
 
-        // Watch status throughout: an attempt must never resume before a checkpoint status already recorded.
+        // Watch status throughout: an attempt must never resume before a checkpoint status already
+        // recorded.
         Map<String, Long> maxCheckpointSeen = new ConcurrentHashMap<>();
         List<String> regressions = java.util.Collections.synchronizedList(new ArrayList<>());
         Map<String, Integer> lastAttempt = new ConcurrentHashMap<>();
-        Thread watcher = new Thread(() -> {
-            while (!Thread.currentThread().isInterrupted()) {
-                for (String name : jobs.keySet()) {
-                    try {
-                        TrainingJobStatus st = TrainingJobs.status(s.admin(), ns, name);
-                        int a = E2e.attempt(st);
-                        Integer prev = lastAttempt.put(name, a);
-                        long known = maxCheckpointSeen.getOrDefault(name, 0L);
-                        if (prev != null && a > prev && E2e.resumedFrom(st) < known) {
-                            regressions.add(name + ": attempt " + a + " resumed from " + E2e.resumedFrom(st)
-                                    + " although checkpoint " + known + " was recorded before");
-                        }
-                        maxCheckpointSeen.merge(name, Math.max(0, E2e.checkpoint(st)), Math::max);
-                    } catch (RuntimeException e) {
-                        // operator down or API hiccup: next round
-                    }
-                }
-                try {
-                    Thread.sleep(300);
-                } catch (InterruptedException e) {
-                    return;
-                }
-            }
-        }, "chaos-status-watcher");
+        Thread watcher =
+                new Thread(
+                        () -> {
+                            while (!Thread.currentThread().isInterrupted()) {
+                                for (String name : jobs.keySet()) {
+                                    try {
+                                        TrainingJobStatus st =
+                                                TrainingJobs.status(s.admin(), ns, name);
+                                        int a = E2e.attempt(st);
+                                        Integer prev = lastAttempt.put(name, a);
+                                        long known = maxCheckpointSeen.getOrDefault(name, 0L);
+                                        if (prev != null
+                                                && a > prev
+                                                && E2e.resumedFrom(st) < known) {
+                                            regressions.add(
+                                                    name
+                                                            + ": attempt "
+                                                            + a
+                                                            + " resumed from "
+                                                            + E2e.resumedFrom(st)
+                                                            + " although checkpoint "
+                                                            + known
+                                                            + " was recorded before");
+                                        }
+                                        maxCheckpointSeen.merge(
+                                                name, Math.max(0, E2e.checkpoint(st)), Math::max);
+                                    } catch (RuntimeException e) {
+                                        // operator down or API hiccup: next round
+                                    }
+                                }
+                                try {
+                                    Thread.sleep(300);
+                                } catch (InterruptedException e) {
+                                    return;
+                                }
+                            }
+                        },
+                        "chaos-status-watcher");
         watcher.setDaemon(true);
         watcher.start();
 
@@ -117,11 +150,16 @@ class ChaosIT {
         long deadline = t0 + TimeUnit.MINUTES.toNanos(8);
         String stoppedBecause = "time box of 8 minutes over";
         while (total < MIN_DISRUPTIONS && System.nanoTime() < deadline) {
-            if (operatorKilled && !operatorRestarted
-                    && (total >= OPERATOR_KILL_AT + 3 || System.nanoTime() - killedAt > OPERATOR_DOWN_MAX_NANOS)) {
+            if (operatorKilled
+                    && !operatorRestarted
+                    && (total >= OPERATOR_KILL_AT + 3
+                            || System.nanoTime() - killedAt > OPERATOR_DOWN_MAX_NANOS)) {
                 s.operator().start();
                 operatorRestarted = true;
-                log.add(String.format("%5.1fs operator started again (pid %d)", secs(t0), s.operator().pid()));
+                log.add(
+                        String.format(
+                                "%5.1fs operator started again (pid %d)",
+                                secs(t0), s.operator().pid()));
             }
             List<String> candidates = new ArrayList<>();
             Map<String, TrainingJobStatus> statuses = new HashMap<>();
@@ -131,27 +169,38 @@ class ChaosIT {
                 TrainingJobStatus st = TrainingJobs.status(s.admin(), ns, name);
                 statuses.put(name, st);
                 int[] ex = expected.get(name);
-                boolean inWindow = ex[0] + ex[1] < MAX_PER_JOB && E2e.step(st) < e.getValue().steps() - 80
-                        && !E2e.succeeded(st) && !"Failed".equals(TrainingJobs.phase(st));
+                boolean inWindow =
+                        ex[0] + ex[1] < MAX_PER_JOB
+                                && E2e.step(st) < e.getValue().steps() - 80
+                                && !E2e.succeeded(st)
+                                && !"Failed".equals(TrainingJobs.phase(st));
                 open += inWindow ? 1 : 0;
-                if (inWindow && !disruptedAttempts.contains(name + "#" + E2e.attempt(st))
+                if (inWindow
+                        && !disruptedAttempts.contains(name + "#" + E2e.attempt(st))
                         && E2e.training(s, ns, name, st, e.getValue().replicas())) {
                     candidates.add(name);
                 }
             }
             if (open == 0 && (!operatorKilled || operatorRestarted)) {
-                stoppedBecause = "no job can be disrupted any more (all past their window or at " + MAX_PER_JOB + ")";
+                stoppedBecause =
+                        "no job can be disrupted any more (all past their window or at "
+                                + MAX_PER_JOB
+                                + ")";
                 break;
             }
-            // Kill the operator only while at least 3 gangs train: their pods keep running, and status
-            // (frozen while the operator is down) still shows them training, so the next disruptions hit
-            // jobs whose operator is gone. Until then disrupt nothing, so that training gangs accumulate
+            // Kill the operator only while at least 3 gangs train: their pods keep running, and
+            // status
+            // (frozen while the operator is down) still shows them training, so the next
+            // disruptions hit
+            // jobs whose operator is gone. Until then disrupt nothing, so that training gangs
+            // accumulate
             // (at most a minute; then whatever trains will do).
             if (!operatorKilled && total >= OPERATOR_KILL_AT) {
                 if (waitingSince == 0) {
                     waitingSince = System.nanoTime();
                 }
-                boolean waitedLong = System.nanoTime() - waitingSince > TimeUnit.SECONDS.toNanos(60);
+                boolean waitedLong =
+                        System.nanoTime() - waitingSince > TimeUnit.SECONDS.toNanos(60);
                 if (candidates.size() < 3 && !(waitedLong && !candidates.isEmpty())) {
                     E2e.sleep(200);
                     continue;
@@ -159,7 +208,10 @@ class ChaosIT {
                 s.operator().kill();
                 operatorKilled = true;
                 killedAt = System.nanoTime();
-                log.add(String.format("%5.1fs operator kill -9 (%d gangs training)", secs(t0), candidates.size()));
+                log.add(
+                        String.format(
+                                "%5.1fs operator kill -9 (%d gangs training)",
+                                secs(t0), candidates.size()));
             }
             if (candidates.isEmpty()) {
                 E2e.sleep(200);
@@ -192,8 +244,16 @@ class ChaosIT {
             total++;
             boolean operatorDown = operatorKilled && !operatorRestarted;
             whileDown += operatorDown ? 1 : 0;
-            log.add(String.format("%5.1fs #%d %s %s (attempt %d, step %d)%s", secs(t0), total, action, pod,
-                    E2e.attempt(st), E2e.step(st), operatorDown ? " [operator down]" : ""));
+            log.add(
+                    String.format(
+                            "%5.1fs #%d %s %s (attempt %d, step %d)%s",
+                            secs(t0),
+                            total,
+                            action,
+                            pod,
+                            E2e.attempt(st),
+                            E2e.step(st),
+                            operatorDown ? " [operator down]" : ""));
             E2e.sleep(300 + rnd.nextInt(1200));
         }
         if (!operatorRestarted) {
@@ -204,15 +264,20 @@ class ChaosIT {
             operatorRestarted = true;
         }
         log.forEach(System.out::println);
-        assertThat(total).as("disruptions done before: " + stoppedBecause).isGreaterThanOrEqualTo(MIN_DISRUPTIONS);
+        assertThat(total)
+                .as("disruptions done before: " + stoppedBecause)
+                .isGreaterThanOrEqualTo(MIN_DISRUPTIONS);
         assertThat(s.operator().starts()).as("operator process starts").isGreaterThanOrEqualTo(2);
-        assertThat(whileDown).as("disruptions while the operator was down").isGreaterThanOrEqualTo(1);
+        assertThat(whileDown)
+                .as("disruptions while the operator was down")
+                .isGreaterThanOrEqualTo(1);
 
         for (String name : jobs.keySet()) {
             E2e.await(s, ns, name, Duration.ofMinutes(6), "Succeeded", E2e::succeeded);
         }
         watcher.interrupt();
-        System.out.printf("all %d jobs Succeeded %.0f s after the first disruption%n", JOBS, secs(t0));
+        System.out.printf(
+                "all %d jobs Succeeded %.0f s after the first disruption%n", JOBS, secs(t0));
 
         SoftAssertions soft = new SoftAssertions();
         for (var e : jobs.entrySet()) {
@@ -222,23 +287,45 @@ class ChaosIT {
             int[] ex = expected.get(name);
             String ref = references.get(c.stateKey()).get(10, TimeUnit.MINUTES);
             String digest = TrainingJobs.finalStateDigest(s.admin(), ns, name);
-            System.out.printf("%s ws=%d: attempts %d, preemptions %d (expected %d), failures %d (expected %d), digest %s %s%n",
-                    name, c.replicas(), st.getAttempt(), st.getPreemptions(), ex[0], st.getFailures(), ex[1], digest,
+            System.out.printf(
+                    "%s ws=%d: attempts %d, preemptions %d (expected %d), failures %d (expected %d), digest %s %s%n",
+                    name,
+                    c.replicas(),
+                    st.getAttempt(),
+                    st.getPreemptions(),
+                    ex[0],
+                    st.getFailures(),
+                    ex[1],
+                    digest,
                     ref.equals(digest) ? "== reference" : "!= reference " + ref);
-            soft.assertThat(digest).as(name + " final stateDigest vs uninterrupted reference").isEqualTo(ref);
-            soft.assertThat(st.getLatestCheckpoint().getStateDigest()).as(name + " status.latestCheckpoint.stateDigest").isEqualTo(ref);
-            soft.assertThat(st.getLatestCheckpoint().getStep()).as(name + " last checkpoint step").isEqualTo((long) c.steps());
+            soft.assertThat(digest)
+                    .as(name + " final stateDigest vs uninterrupted reference")
+                    .isEqualTo(ref);
+            soft.assertThat(st.getLatestCheckpoint().getStateDigest())
+                    .as(name + " status.latestCheckpoint.stateDigest")
+                    .isEqualTo(ref);
+            soft.assertThat(st.getLatestCheckpoint().getStep())
+                    .as(name + " last checkpoint step")
+                    .isEqualTo((long) c.steps());
             soft.assertThat(st.getPreemptions()).as(name + " preemptions").isEqualTo(ex[0]);
             soft.assertThat(st.getFailures()).as(name + " failures").isEqualTo(ex[1]);
             soft.assertThat(st.getAttempt()).as(name + " attempts").isEqualTo(1 + ex[0] + ex[1]);
-            soft.assertThat(st.getCheckpoints()).as(name + " no checkpoint turned out invalid").allMatch(x -> x.usable());
-            ConfigMap report = s.admin().configMaps().inNamespace(ns).withName(name + "-report").get();
+            soft.assertThat(st.getCheckpoints())
+                    .as(name + " no checkpoint turned out invalid")
+                    .allMatch(x -> x.usable());
+            ConfigMap report =
+                    s.admin().configMaps().inNamespace(ns).withName(name + "-report").get();
             soft.assertThat(report).as(name + " report ConfigMap").isNotNull();
             if (report != null) {
-                soft.assertThat(TrainingJobs.json(report.getData().get("checkpoint")).path("stateDigest").asText())
-                        .as(name + " last report").isEqualTo(ref);
+                soft.assertThat(
+                                TrainingJobs.json(report.getData().get("checkpoint"))
+                                        .path("stateDigest")
+                                        .asText())
+                        .as(name + " last report")
+                        .isEqualTo(ref);
             }
-            soft.assertThat(TrainingJobs.pods(s.admin(), ns, name)).as(name + " pods left: only the final attempt's")
+            soft.assertThat(TrainingJobs.pods(s.admin(), ns, name))
+                    .as(name + " pods left: only the final attempt's")
                     .allMatch(p -> TrainingJobs.attemptOf(p) == st.getAttempt());
         }
         soft.assertThat(auditor.violations()).as("two attempts' pods at once").isEmpty();

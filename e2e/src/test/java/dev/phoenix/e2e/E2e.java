@@ -14,11 +14,19 @@ import java.util.function.Predicate;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-/** One Phoenix stack per test JVM, shared by every e2e test class (each test uses its own namespace). */
+/**
+ * One Phoenix stack per test JVM, shared by every e2e test class (each test uses its own
+ * namespace).
+ */
 final class E2e {
     private static final Logger LOG = LoggerFactory.getLogger(E2e.class);
-    /** nvidia.com/gpu per node: ChaosIT's 13 workers fit on two nodes, and a node's loss leaves room on the other. */
+
+    /**
+     * nvidia.com/gpu per node: ChaosIT's 13 workers fit on two nodes, and a node's loss leaves room
+     * on the other.
+     */
     static final int GPUS_PER_NODE = 8;
+
     private static PhoenixStack stack;
     private static PodAuditor auditor;
 
@@ -27,13 +35,24 @@ final class E2e {
     static synchronized PhoenixStack stack() {
         if (stack == null) {
             try {
-                Path dir = Path.of("target", "e2e-" + ProcessHandle.current().pid()).toAbsolutePath();
-                stack = PhoenixStack.builder().workDir(dir).keepWorkDir(true).nodes(2).gpusPerNode(GPUS_PER_NODE).start();
+                Path dir =
+                        Path.of("target", "e2e-" + ProcessHandle.current().pid()).toAbsolutePath();
+                stack =
+                        PhoenixStack.builder()
+                                .workDir(dir)
+                                .keepWorkDir(true)
+                                .nodes(2)
+                                .gpusPerNode(GPUS_PER_NODE)
+                                .start();
                 auditor = new PodAuditor(stack.admin());
-                Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-                    auditor.close();
-                    stack.close();
-                }, "e2e-stack-shutdown"));
+                Runtime.getRuntime()
+                        .addShutdownHook(
+                                new Thread(
+                                        () -> {
+                                            auditor.close();
+                                            stack.close();
+                                        },
+                                        "e2e-stack-shutdown"));
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }
@@ -41,13 +60,19 @@ final class E2e {
         return stack;
     }
 
-    /** Watches every worker pod since the stack started: two attempts of one job at once is a violation. */
+    /**
+     * Watches every worker pod since the stack started: two attempts of one job at once is a
+     * violation.
+     */
     static synchronized PodAuditor auditor() {
         stack();
         return auditor;
     }
 
-    /** A random source whose seed is logged (and can be fixed with -Dphoenix.e2e.seed=N to replay a run). */
+    /**
+     * A random source whose seed is logged (and can be fixed with -Dphoenix.e2e.seed=N to replay a
+     * run).
+     */
     static Random random(String what) {
         long seed = Long.getLong("phoenix.e2e.seed", System.nanoTime());
         LOG.info("{}: random seed {} (replay with -Dphoenix.e2e.seed={})", what, seed, seed);
@@ -55,14 +80,23 @@ final class E2e {
         return new Random(seed);
     }
 
-    static TrainingJob create(PhoenixStack s, String ns, String name, JobConfig cfg) throws IOException {
+    static TrainingJob create(PhoenixStack s, String ns, String name, JobConfig cfg)
+            throws IOException {
         TrainingJob job = TrainingJobs.job(ns, name, cfg, s.checkpointDir(ns, name));
         return s.admin().resources(TrainingJob.class).inNamespace(ns).resource(job).create();
     }
 
-    /** Polls the job's status until {@code until} holds; fails with the status and the operator's log otherwise. */
-    static TrainingJobStatus await(PhoenixStack s, String ns, String name, Duration timeout, String what,
-                                   Predicate<TrainingJobStatus> until) {
+    /**
+     * Polls the job's status until {@code until} holds; fails with the status and the operator's
+     * log otherwise.
+     */
+    static TrainingJobStatus await(
+            PhoenixStack s,
+            String ns,
+            String name,
+            Duration timeout,
+            String what,
+            Predicate<TrainingJobStatus> until) {
         KubernetesClient c = s.admin();
         long deadline = System.nanoTime() + timeout.toNanos();
         TrainingJobStatus st = null;
@@ -80,12 +114,21 @@ final class E2e {
             }
             sleep(250);
         }
-        fail("%s/%s: not %s within %s; status: %s%noperator log (tail):%n%s", ns, name, what, timeout,
-                st == null ? null : io.fabric8.kubernetes.client.utils.Serialization.asYaml(st), s.operator().tail());
+        fail(
+                "%s/%s: not %s within %s; status: %s%noperator log (tail):%n%s",
+                ns,
+                name,
+                what,
+                timeout,
+                st == null ? null : io.fabric8.kubernetes.client.utils.Serialization.asYaml(st),
+                s.operator().tail());
         return st;
     }
 
-    /** Polls {@code condition} every 250 ms until it holds; fails naming {@code what} after {@code timeout}. */
+    /**
+     * Polls {@code condition} every 250 ms until it holds; fails naming {@code what} after {@code
+     * timeout}.
+     */
     static void until(Duration timeout, String what, java.util.function.BooleanSupplier condition) {
         long deadline = System.nanoTime() + timeout.toNanos();
         while (System.nanoTime() < deadline) {
@@ -110,7 +153,9 @@ final class E2e {
     }
 
     static long checkpoint(TrainingJobStatus s) {
-        return s.getLatestCheckpoint() == null || s.getLatestCheckpoint().getStep() == null ? -1 : s.getLatestCheckpoint().getStep();
+        return s.getLatestCheckpoint() == null || s.getLatestCheckpoint().getStep() == null
+                ? -1
+                : s.getLatestCheckpoint().getStep();
     }
 
     static int attempt(TrainingJobStatus s) {
@@ -122,8 +167,10 @@ final class E2e {
     }
 
     /** The attempt's whole gang runs and has trained at least one step of this attempt. */
-    static boolean training(PhoenixStack s, String ns, String name, TrainingJobStatus st, int replicas) {
-        return "Running".equals(TrainingJobs.phase(st)) && step(st) > resumedFrom(st)
+    static boolean training(
+            PhoenixStack s, String ns, String name, TrainingJobStatus st, int replicas) {
+        return "Running".equals(TrainingJobs.phase(st))
+                && step(st) > resumedFrom(st)
                 && TrainingJobs.runningPods(s.admin(), ns, name, attempt(st)).size() == replicas;
     }
 

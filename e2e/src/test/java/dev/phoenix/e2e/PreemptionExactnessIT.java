@@ -15,10 +15,11 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 /**
- * The whole promise, in real containers: a 2-worker job preempted three times at random moments (two of
- * scheduler preemption, the Eviction API and a NoExecute taint, each made by that component, and one hard
- * node loss: the node's processes SIGKILLed, its Node deleted, after which a new node joins) ends with a
- * state bit-identical to an uninterrupted run of the same job, with 3 preemptions and no failure counted.
+ * The whole promise, in real containers: a 2-worker job preempted three times at random moments
+ * (two of scheduler preemption, the Eviction API and a NoExecute taint, each made by that
+ * component, and one hard node loss: the node's processes SIGKILLed, its Node deleted, after which
+ * a new node joins) ends with a state bit-identical to an uninterrupted run of the same job, with 3
+ * preemptions and no failure counted.
  */
 class PreemptionExactnessIT {
 
@@ -27,7 +28,8 @@ class PreemptionExactnessIT {
         PhoenixStack s = E2e.stack();
         PodAuditor auditor = E2e.auditor();
         JobConfig cfg = JobConfig.small(2, 300).withStepSleepMs(50).withSeed(7);
-        CompletableFuture<String> reference = ReferenceRuns.stateDigest(cfg, s.workDir().resolve("references"));
+        CompletableFuture<String> reference =
+                ReferenceRuns.stateDigest(cfg, s.workDir().resolve("references"));
         String ns = s.controlPlane().createNamespace("preempt3");
         String name = "exact";
         Random rnd = E2e.random("PreemptionExactnessIT");
@@ -42,12 +44,21 @@ class PreemptionExactnessIT {
         List<String> done = new ArrayList<>();
         for (int i = 0; i < plan.size(); i++) {
             int attempt = i + 1;
-            TrainingJobStatus st = E2e.await(s, ns, name, Duration.ofMinutes(3), "training in attempt " + attempt,
-                    x -> E2e.attempt(x) == attempt && E2e.training(s, ns, name, x, cfg.replicas()));
+            TrainingJobStatus st =
+                    E2e.await(
+                            s,
+                            ns,
+                            name,
+                            Duration.ofMinutes(3),
+                            "training in attempt " + attempt,
+                            x ->
+                                    E2e.attempt(x) == attempt
+                                            && E2e.training(s, ns, name, x, cfg.replicas()));
             // a random moment in the middle of training
             E2e.sleep(rnd.nextInt(2500));
             st = TrainingJobs.status(s.admin(), ns, name);
-            assertThat(E2e.step(st)).as("job must still be training when disruption %d comes", attempt)
+            assertThat(E2e.step(st))
+                    .as("job must still be training when disruption %d comes", attempt)
                     .isLessThan(cfg.steps() - 20L);
             List<Pod> pods = TrainingJobs.runningPods(s.admin(), ns, name, attempt);
             assertThat(pods).hasSize(cfg.replicas());
@@ -57,25 +68,49 @@ class PreemptionExactnessIT {
                 RealNode node = s.nodeOf(victim);
                 assertThat(node).isNotNull();
                 RealNode fresh = s.loseNode(node);
-                done.add("NodeLoss of " + node.name() + " at step " + E2e.step(st) + " (new node " + fresh.name() + ")");
+                done.add(
+                        "NodeLoss of "
+                                + node.name()
+                                + " at step "
+                                + E2e.step(st)
+                                + " (new node "
+                                + fresh.name()
+                                + ")");
             } else {
                 s.disrupt(victim, what);
-                done.add(what + " of " + victim.getMetadata().getName() + " at step " + E2e.step(st));
+                done.add(
+                        what
+                                + " of "
+                                + victim.getMetadata().getName()
+                                + " at step "
+                                + E2e.step(st));
             }
             System.out.println("disruption " + attempt + ": " + done.get(i));
         }
 
-        TrainingJobStatus end = E2e.await(s, ns, name, Duration.ofMinutes(5), "Succeeded", E2e::succeeded);
+        TrainingJobStatus end =
+                E2e.await(s, ns, name, Duration.ofMinutes(5), "Succeeded", E2e::succeeded);
         String expected = reference.get(10, TimeUnit.MINUTES);
         String actual = TrainingJobs.finalStateDigest(s.admin(), ns, name);
-        System.out.printf("%s: %s; attempts %d, preemptions %d, failures %d; final stateDigest %s, uninterrupted %s%n",
-                name, done, end.getAttempt(), end.getPreemptions(), end.getFailures(), actual, expected);
+        System.out.printf(
+                "%s: %s; attempts %d, preemptions %d, failures %d; final stateDigest %s, uninterrupted %s%n",
+                name,
+                done,
+                end.getAttempt(),
+                end.getPreemptions(),
+                end.getFailures(),
+                actual,
+                expected);
 
         assertThat(end.getPreemptions()).as("preemptions").isEqualTo(3);
         assertThat(end.getFailures()).as("failures").isEqualTo(0);
         assertThat(end.getAttempt()).as("attempts").isEqualTo(4);
-        assertThat(actual).as("final stateDigest (rank 0's termination message) vs the uninterrupted run").isEqualTo(expected);
-        assertThat(end.getLatestCheckpoint().getStateDigest()).as("status.latestCheckpoint.stateDigest").isEqualTo(expected);
+        assertThat(actual)
+                .as("final stateDigest (rank 0's termination message) vs the uninterrupted run")
+                .isEqualTo(expected);
+        assertThat(end.getLatestCheckpoint().getStateDigest())
+                .as("status.latestCheckpoint.stateDigest")
+                .isEqualTo(expected);
         assertThat(end.getLatestCheckpoint().getStep()).isEqualTo((long) cfg.steps());
         assertThat(auditor.violations()).as("two attempts' pods at once").isEmpty();
     }

@@ -31,7 +31,11 @@ public final class Names {
     public static final String ENV_TIMELINE = "PHOENIX_TIMELINE";
     public static final String ENV_GRACE_SECONDS = "PHOENIX_GRACE_SECONDS";
     public static final String ENV_JOB_UID = "PHOENIX_JOB_UID";
-    /** Read from the template (env value or a {@code --steps} argument) to reject unreachable steps early. */
+
+    /**
+     * Read from the template (env value or a {@code --steps} argument) to reject unreachable steps
+     * early.
+     */
     public static final String ENV_TOTAL_STEPS = "PHOENIX_TOTAL_STEPS";
 
     private Names() {}

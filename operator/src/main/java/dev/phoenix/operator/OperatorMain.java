@@ -25,11 +25,15 @@ public final class OperatorMain {
         KubernetesClient client = new KubernetesClientBuilder().build();
         PhoenixOperator operator = PhoenixOperator.start(client, config);
         CountDownLatch stopped = new CountDownLatch(1);
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            operator.close();
-            client.close();
-            stopped.countDown();
-        }, "phoenix-shutdown"));
+        Runtime.getRuntime()
+                .addShutdownHook(
+                        new Thread(
+                                () -> {
+                                    operator.close();
+                                    client.close();
+                                    stopped.countDown();
+                                },
+                                "phoenix-shutdown"));
         stopped.await();
     }
 }

@@ -4,6 +4,7 @@ import dev.phoenix.api.v1alpha1.Phase;
 import dev.phoenix.api.v1alpha1.TrainingJob;
 import dev.phoenix.operator.act.Actuator;
 import dev.phoenix.operator.act.EventRecorder;
+import dev.phoenix.operator.act.JobResources;
 import dev.phoenix.operator.act.StatusWriter;
 import dev.phoenix.operator.decide.Decider;
 import dev.phoenix.operator.decide.Decision;
@@ -11,16 +12,15 @@ import dev.phoenix.operator.decide.JobEvent;
 import dev.phoenix.operator.metrics.PhoenixMetrics;
 import dev.phoenix.operator.observe.JobObserver;
 import dev.phoenix.operator.observe.ObservedJob;
-import dev.phoenix.operator.act.JobResources;
 import io.fabric8.kubernetes.api.model.ConfigMap;
 import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.Node;
+import io.fabric8.kubernetes.api.model.NodeCondition;
+import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.Service;
 import io.fabric8.kubernetes.api.model.ServiceAccount;
 import io.fabric8.kubernetes.api.model.rbac.Role;
 import io.fabric8.kubernetes.api.model.rbac.RoleBinding;
-import io.fabric8.kubernetes.api.model.Node;
-import io.fabric8.kubernetes.api.model.NodeCondition;
-import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.utils.KubernetesSerialization;
 import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfiguration;
@@ -53,7 +53,11 @@ import org.slf4j.LoggerFactory;
 // A decision made on a cache that lags behind Phoenix's own last status write ends in a 409 and is
 // re-made by a retry: retry quickly, back off to 30 s, and never give up on a job (JOSDK's default
 // stops after 5 attempts, which a loaded API server can exhaust).
-@GradualRetry(maxAttempts = Integer.MAX_VALUE, initialInterval = 200, intervalMultiplier = 2, maxInterval = 30_000)
+@GradualRetry(
+        maxAttempts = Integer.MAX_VALUE,
+        initialInterval = 200,
+        intervalMultiplier = 2,
+        maxInterval = 30_000)
 public class TrainingJobReconciler implements Reconciler<TrainingJob> {
     public static final String NAME = "trainingjob";
     private static final Logger LOG = LoggerFactory.getLogger(TrainingJobReconciler.class);
@@ -65,8 +69,13 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob> {
     private InformerEventSource<Pod, TrainingJob> podSource;
     private InformerEventSource<ConfigMap, TrainingJob> reportSource;
     private InformerEventSource<Node, TrainingJob> nodeSource;
-    /** The owned objects besides pods and the report ConfigMap, watched so a deleted one is recreated at once. */
-    private final List<InformerEventSource<? extends HasMetadata, TrainingJob>> ownedSources = new ArrayList<>();
+
+    /**
+     * The owned objects besides pods and the report ConfigMap, watched so a deleted one is
+     * recreated at once.
+     */
+    private final List<InformerEventSource<? extends HasMetadata, TrainingJob>> ownedSources =
+            new ArrayList<>();
 
     public TrainingJobReconciler(PhoenixMetrics metrics, boolean watchNodes, Clock clock) {
         this.metrics = metrics;
@@ -75,23 +84,30 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob> {
     }
 
     @Override
-    public List<EventSource<?, TrainingJob>> prepareEventSources(EventSourceContext<TrainingJob> context) {
-        podSource = new InformerEventSource<>(InformerEventSourceConfiguration.from(Pod.class, TrainingJob.class)
-                .withName("pods")
-                .withLabelSelector(Names.LABEL_JOB)
-                .withSecondaryToPrimaryMapper(byJobLabel())
-                .withNamespacesInheritedFromController()
-                .build(), context);
-        reportSource = new InformerEventSource<>(InformerEventSourceConfiguration.from(ConfigMap.class,
-                        TrainingJob.class)
-                .withName("reports")
-                .withLabelSelector(Names.LABEL_JOB)
-                .withSecondaryToPrimaryMapper(byJobLabel())
-                .withNamespacesInheritedFromController()
-                .build(), context);
-        List<EventSource<?, TrainingJob>> sources = new ArrayList<>(List.of(podSource, reportSource));
-        for (Class<? extends HasMetadata> kind : List.of(Service.class, ServiceAccount.class, Role.class,
-                RoleBinding.class)) {
+    public List<EventSource<?, TrainingJob>> prepareEventSources(
+            EventSourceContext<TrainingJob> context) {
+        podSource =
+                new InformerEventSource<>(
+                        InformerEventSourceConfiguration.from(Pod.class, TrainingJob.class)
+                                .withName("pods")
+                                .withLabelSelector(Names.LABEL_JOB)
+                                .withSecondaryToPrimaryMapper(byJobLabel())
+                                .withNamespacesInheritedFromController()
+                                .build(),
+                        context);
+        reportSource =
+                new InformerEventSource<>(
+                        InformerEventSourceConfiguration.from(ConfigMap.class, TrainingJob.class)
+                                .withName("reports")
+                                .withLabelSelector(Names.LABEL_JOB)
+                                .withSecondaryToPrimaryMapper(byJobLabel())
+                                .withNamespacesInheritedFromController()
+                                .build(),
+                        context);
+        List<EventSource<?, TrainingJob>> sources =
+                new ArrayList<>(List.of(podSource, reportSource));
+        for (Class<? extends HasMetadata> kind :
+                List.of(Service.class, ServiceAccount.class, Role.class, RoleBinding.class)) {
             InformerEventSource<? extends HasMetadata, TrainingJob> owned = owned(kind, context);
             ownedSources.add(owned);
             sources.add(owned);
@@ -99,31 +115,39 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob> {
         if (watchNodes) {
             // A vanished node means its pods were preempted, even before PodGC removes them. Only
             // deletions and Ready flips matter: heartbeats must not wake every job on the node.
-            nodeSource = new InformerEventSource<>(InformerEventSourceConfiguration.from(Node.class,
-                            TrainingJob.class)
-                    .withName("nodes")
-                    // Nodes are cluster-scoped: never inherit the controller's namespace list.
-                    .withWatchAllNamespaces()
-                    .withSecondaryToPrimaryMapper(node -> jobsOnNode(node.getMetadata().getName()))
-                    .withOnUpdateFilter((newNode, oldNode) -> !Objects.equals(ready(newNode), ready(oldNode)))
-                    .withOnAddFilter(n -> false)
-                    .build(), context);
+            nodeSource =
+                    new InformerEventSource<>(
+                            InformerEventSourceConfiguration.from(Node.class, TrainingJob.class)
+                                    .withName("nodes")
+                                    // Nodes are cluster-scoped: never inherit the controller's
+                                    // namespace list.
+                                    .withWatchAllNamespaces()
+                                    .withSecondaryToPrimaryMapper(
+                                            node -> jobsOnNode(node.getMetadata().getName()))
+                                    .withOnUpdateFilter(
+                                            (newNode, oldNode) ->
+                                                    !Objects.equals(ready(newNode), ready(oldNode)))
+                                    .withOnAddFilter(n -> false)
+                                    .build(),
+                            context);
             sources.add(nodeSource);
         }
         return sources;
     }
 
-    private static <R extends HasMetadata> InformerEventSource<R, TrainingJob> owned(Class<R> kind,
-            EventSourceContext<TrainingJob> context) {
-        return new InformerEventSource<>(InformerEventSourceConfiguration.from(kind, TrainingJob.class)
-                .withName("owned-" + kind.getSimpleName().toLowerCase())
-                .withLabelSelector(Names.LABEL_JOB)
-                .withSecondaryToPrimaryMapper(byJobLabel())
-                .withNamespacesInheritedFromController()
-                // Only a deletion matters: the objects never change after creation.
-                .withOnAddFilter(r -> false)
-                .withOnUpdateFilter((a, b) -> false)
-                .build(), context);
+    private static <R extends HasMetadata> InformerEventSource<R, TrainingJob> owned(
+            Class<R> kind, EventSourceContext<TrainingJob> context) {
+        return new InformerEventSource<>(
+                InformerEventSourceConfiguration.from(kind, TrainingJob.class)
+                        .withName("owned-" + kind.getSimpleName().toLowerCase())
+                        .withLabelSelector(Names.LABEL_JOB)
+                        .withSecondaryToPrimaryMapper(byJobLabel())
+                        .withNamespacesInheritedFromController()
+                        // Only a deletion matters: the objects never change after creation.
+                        .withOnAddFilter(r -> false)
+                        .withOnUpdateFilter((a, b) -> false)
+                        .build(),
+                context);
     }
 
     /** The owned objects of a job that the caches do not hold (deleted while the job lives). */
@@ -132,9 +156,13 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob> {
         String ns = job.getMetadata().getNamespace();
         for (HasMetadata desired : JobResources.desired(job)) {
             String name = desired.getMetadata().getName();
-            InformerEventSource<? extends HasMetadata, TrainingJob> source = desired instanceof ConfigMap ? reportSource
-                    : ownedSources.stream().filter(s -> s.resourceType().equals(desired.getClass())).findFirst()
-                            .orElse(null);
+            InformerEventSource<? extends HasMetadata, TrainingJob> source =
+                    desired instanceof ConfigMap
+                            ? reportSource
+                            : ownedSources.stream()
+                                    .filter(s -> s.resourceType().equals(desired.getClass()))
+                                    .findFirst()
+                                    .orElse(null);
             if (source != null && source.get(new ResourceID(name, ns)).isEmpty()) {
                 missing.add(desired.getKind() + " " + name);
             }
@@ -143,28 +171,41 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob> {
     }
 
     private static io.javaoperatorsdk.operator.processing.event.source.SecondaryToPrimaryMapper<
-            io.fabric8.kubernetes.api.model.HasMetadata> byJobLabelRaw() {
+                    io.fabric8.kubernetes.api.model.HasMetadata>
+            byJobLabelRaw() {
         return r -> {
-            String job = r.getMetadata().getLabels() == null ? null : r.getMetadata().getLabels().get(Names.LABEL_JOB);
-            return job == null ? Set.of() : Set.of(new ResourceID(job, r.getMetadata().getNamespace()));
+            String job =
+                    r.getMetadata().getLabels() == null
+                            ? null
+                            : r.getMetadata().getLabels().get(Names.LABEL_JOB);
+            return job == null
+                    ? Set.of()
+                    : Set.of(new ResourceID(job, r.getMetadata().getNamespace()));
         };
     }
 
     @SuppressWarnings({"unchecked", "rawtypes"})
     private static <R extends io.fabric8.kubernetes.api.model.HasMetadata>
-            io.javaoperatorsdk.operator.processing.event.source.SecondaryToPrimaryMapper<R> byJobLabel() {
-        return (io.javaoperatorsdk.operator.processing.event.source.SecondaryToPrimaryMapper) byJobLabelRaw();
+            io.javaoperatorsdk.operator.processing.event.source.SecondaryToPrimaryMapper<R>
+                    byJobLabel() {
+        return (io.javaoperatorsdk.operator.processing.event.source.SecondaryToPrimaryMapper)
+                byJobLabelRaw();
     }
 
     private Set<ResourceID> jobsOnNode(String node) {
-        return podSource.list(p -> p.getSpec() != null && node.equals(p.getSpec().getNodeName()))
-                .map(p -> new ResourceID(p.getMetadata().getLabels().get(Names.LABEL_JOB), p.getMetadata().getNamespace()))
+        return podSource
+                .list(p -> p.getSpec() != null && node.equals(p.getSpec().getNodeName()))
+                .map(
+                        p ->
+                                new ResourceID(
+                                        p.getMetadata().getLabels().get(Names.LABEL_JOB),
+                                        p.getMetadata().getNamespace()))
                 .collect(Collectors.toSet());
     }
 
     /**
-     * A node missing from the cache is confirmed with the API server before its pods count as lost: a
-     * lagging or unhealthy informer must never turn into a preemption loop.
+     * A node missing from the cache is confirmed with the API server before its pods count as lost:
+     * a lagging or unhealthy informer must never turn into a preemption loop.
      */
     private boolean nodeExists(KubernetesClient client, String node) {
         if (nodeSource == null || nodeSource.get(new ResourceID(node)).isPresent()) {
@@ -177,36 +218,65 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob> {
         if (n.getStatus() == null || n.getStatus().getConditions() == null) {
             return null;
         }
-        return n.getStatus().getConditions().stream().filter(c -> "Ready".equals(c.getType()))
-                .map(NodeCondition::getStatus).findFirst().orElse(null);
+        return n.getStatus().getConditions().stream()
+                .filter(c -> "Ready".equals(c.getType()))
+                .map(NodeCondition::getStatus)
+                .findFirst()
+                .orElse(null);
     }
 
     @Override
     public UpdateControl<TrainingJob> reconcile(TrainingJob job, Context<TrainingJob> context) {
         KubernetesClient client = context.getClient();
-        JobObserver observer = new JobObserver(
-                j -> podSource.list(j.getMetadata().getNamespace(),
-                        p -> j.getMetadata().getName().equals(p.getMetadata().getLabels().get(Names.LABEL_JOB)))
-                        .toList(),
-                j -> reportSource.get(new ResourceID(Names.reportConfigMap(j.getMetadata().getName()),
-                        j.getMetadata().getNamespace())),
-                node -> nodeExists(client, node),
-                clock,
-                this::missingResources,
-                j -> context.getPrimaryCache().list().toList());
+        JobObserver observer =
+                new JobObserver(
+                        j ->
+                                podSource
+                                        .list(
+                                                j.getMetadata().getNamespace(),
+                                                p ->
+                                                        j.getMetadata()
+                                                                .getName()
+                                                                .equals(
+                                                                        p.getMetadata()
+                                                                                .getLabels()
+                                                                                .get(
+                                                                                        Names
+                                                                                                .LABEL_JOB)))
+                                        .toList(),
+                        j ->
+                                reportSource.get(
+                                        new ResourceID(
+                                                Names.reportConfigMap(j.getMetadata().getName()),
+                                                j.getMetadata().getNamespace())),
+                        node -> nodeExists(client, node),
+                        clock,
+                        this::missingResources,
+                        j -> context.getPrimaryCache().list().toList());
 
         ObservedJob observed = observer.observe(job, Optional.empty());
         if (aboutToStart(observed)) {
-            // The next attempt resumes from status.latestCheckpoint: read the report live so that an
+            // The next attempt resumes from status.latestCheckpoint: read the report live so that
+            // an
             // emergency checkpoint reported while the old gang terminated is never missed.
-            observed = observer.observe(job, Optional.ofNullable(client.configMaps()
-                    .inNamespace(job.getMetadata().getNamespace())
-                    .withName(Names.reportConfigMap(job.getMetadata().getName())).get()));
+            observed =
+                    observer.observe(
+                            job,
+                            Optional.ofNullable(
+                                    client.configMaps()
+                                            .inNamespace(job.getMetadata().getNamespace())
+                                            .withName(
+                                                    Names.reportConfigMap(
+                                                            job.getMetadata().getName()))
+                                            .get()));
         }
         Decision decision = Decider.decide(observed);
 
-        if (!SERIALIZATION.asJson(decision.status()).equals(SERIALIZATION.asJson(job.getStatus()))) {
-            // A 409 here propagates: JOSDK retries the whole reconcile on fresh state, no action has run.
+        if (!SERIALIZATION
+                .asJson(decision.status())
+                .equals(SERIALIZATION.asJson(job.getStatus()))) {
+            // A 409 here propagates: JOSDK retries the whole reconcile on fresh state, no action
+            // has run.
             StatusWriter.write(client, job, decision.status());
         }
         EventRecorder events = new EventRecorder(client);

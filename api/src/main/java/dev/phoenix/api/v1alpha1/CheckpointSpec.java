@@ -12,7 +12,8 @@ import io.fabric8.generator.annotation.Required;
 public class CheckpointSpec {
     @Required
     @Pattern("^/.*")
-    @JsonPropertyDescription("Absolute directory inside the containers where checkpoints live; it must be on a volume that outlives pods (a PVC or hostPath mounted by the template).")
+    @JsonPropertyDescription(
+            "Absolute directory inside the containers where checkpoints live; it must be on a volume that outlives pods (a PVC or hostPath mounted by the template).")
     private String path;
 
     @Min(1)
@@ -22,13 +23,31 @@ public class CheckpointSpec {
 
     @Min(1)
     @Default("3")
-    @JsonPropertyDescription("How many of the newest valid checkpoints the trainer keeps (PHOENIX_CHECKPOINT_KEEP).")
+    @JsonPropertyDescription(
+            "How many of the newest valid checkpoints the trainer keeps (PHOENIX_CHECKPOINT_KEEP).")
     private Integer keepLatest = 3;
 
-    public String getPath() { return path; }
-    public void setPath(String path) { this.path = path; }
-    public Integer getIntervalSteps() { return intervalSteps; }
-    public void setIntervalSteps(Integer intervalSteps) { this.intervalSteps = intervalSteps; }
-    public Integer getKeepLatest() { return keepLatest; }
-    public void setKeepLatest(Integer keepLatest) { this.keepLatest = keepLatest; }
+    public String getPath() {
+        return path;
+    }
+
+    public void setPath(String path) {
+        this.path = path;
+    }
+
+    public Integer getIntervalSteps() {
+        return intervalSteps;
+    }
+
+    public void setIntervalSteps(Integer intervalSteps) {
+        this.intervalSteps = intervalSteps;
+    }
+
+    public Integer getKeepLatest() {
+        return keepLatest;
+    }
+
+    public void setKeepLatest(Integer keepLatest) {
+        this.keepLatest = keepLatest;
+    }
 }

@@ -19,64 +19,82 @@ import java.util.concurrent.ConcurrentHashMap;
  * time the test looks, and who wrote it.
  */
 public final class PodWatchLog implements AutoCloseable {
-  public static final String DISRUPTION_TARGET = "DisruptionTarget";
+    public static final String DISRUPTION_TARGET = "DisruptionTarget";
 
-  private final Map<String, Pod> last = new ConcurrentHashMap<>();
-  private final Watch watch;
+    private final Map<String, Pod> last = new ConcurrentHashMap<>();
+    private final Watch watch;
 
-  public PodWatchLog(KubernetesClient client, String namespace) {
-    watch = client.pods().inNamespace(namespace).watch(new Watcher<>() {
-      @Override
-      public void eventReceived(Action action, Pod pod) {
-        last.merge(pod.getMetadata().getUid(), pod, PodWatchLog::newer);
-      }
+    public PodWatchLog(KubernetesClient client, String namespace) {
+        watch =
+                client.pods()
+                        .inNamespace(namespace)
+                        .watch(
+                                new Watcher<>() {
+                                    @Override
+                                    public void eventReceived(Action action, Pod pod) {
+                                        last.merge(
+                                                pod.getMetadata().getUid(),
+                                                pod,
+                                                PodWatchLog::newer);
+                                    }
 
-      @Override
-      public void onClose(WatcherException cause) {}
-    });
-  }
-
-  private static Pod newer(Pod a, Pod b) {
-    try {
-      return Long.parseLong(b.getMetadata().getResourceVersion())
-          >= Long.parseLong(a.getMetadata().getResourceVersion()) ? b : a;
-    } catch (NumberFormatException e) {
-      return b;
+                                    @Override
+                                    public void onClose(WatcherException cause) {}
+                                });
     }
-  }
 
-  /** The newest version seen of the pod with this UID. */
-  public Optional<Pod> lastSeen(String uid) {
-    return Optional.ofNullable(last.get(uid));
-  }
-
-  public Optional<PodCondition> disruptionTarget(String uid) {
-    return lastSeen(uid).flatMap(p -> p.getStatus() == null || p.getStatus().getConditions() == null
-        ? Optional.empty()
-        : p.getStatus().getConditions().stream().filter(c -> DISRUPTION_TARGET.equals(c.getType())).findFirst());
-  }
-
-  /**
-   * The field manager that owns the pod's DisruptionTarget condition (server-side field
-   * ownership, recorded by the API server for whoever wrote it), if any.
-   */
-  public Optional<String> disruptionTargetWriter(String uid) {
-    return lastSeen(uid).flatMap(p -> managerOf(p.getMetadata().getManagedFields()));
-  }
-
-  private static Optional<String> managerOf(List<ManagedFieldsEntry> entries) {
-    if (entries == null) {
-      return Optional.empty();
+    private static Pod newer(Pod a, Pod b) {
+        try {
+            return Long.parseLong(b.getMetadata().getResourceVersion())
+                            >= Long.parseLong(a.getMetadata().getResourceVersion())
+                    ? b
+                    : a;
+        } catch (NumberFormatException e) {
+            return b;
+        }
     }
-    String key = "k:{\"type\":\"" + DISRUPTION_TARGET + "\"}";
-    return entries.stream()
-        .filter(e -> e.getFieldsV1() != null && Serialization.asJson(e.getFieldsV1()).contains(key.replace("\"", "\\\"")))
-        .map(ManagedFieldsEntry::getManager)
-        .findFirst();
-  }
 
-  @Override
-  public void close() {
-    watch.close();
-  }
+    /** The newest version seen of the pod with this UID. */
+    public Optional<Pod> lastSeen(String uid) {
+        return Optional.ofNullable(last.get(uid));
+    }
+
+    public Optional<PodCondition> disruptionTarget(String uid) {
+        return lastSeen(uid)
+                .flatMap(
+                        p ->
+                                p.getStatus() == null || p.getStatus().getConditions() == null
+                                        ? Optional.empty()
+                                        : p.getStatus().getConditions().stream()
+                                                .filter(c -> DISRUPTION_TARGET.equals(c.getType()))
+                                                .findFirst());
+    }
+
+    /**
+     * The field manager that owns the pod's DisruptionTarget condition (server-side field
+     * ownership, recorded by the API server for whoever wrote it), if any.
+     */
+    public Optional<String> disruptionTargetWriter(String uid) {
+        return lastSeen(uid).flatMap(p -> managerOf(p.getMetadata().getManagedFields()));
+    }
+
+    private static Optional<String> managerOf(List<ManagedFieldsEntry> entries) {
+        if (entries == null) {
+            return Optional.empty();
+        }
+        String key = "k:{\"type\":\"" + DISRUPTION_TARGET + "\"}";
+        return entries.stream()
+                .filter(
+                        e ->
+                                e.getFieldsV1() != null
+                                        && Serialization.asJson(e.getFieldsV1())
+                                                .contains(key.replace("\"", "\\\"")))
+                .map(ManagedFieldsEntry::getManager)
+                .findFirst();
+    }
+
+    @Override
+    public void close() {
+        watch.close();
+    }
 }

@@ -11,7 +11,10 @@ import java.util.Objects;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-/** The act step: carries out a decision's actions. Every action is idempotent, so a retry is harmless. */
+/**
+ * The act step: carries out a decision's actions. Every action is idempotent, so a retry is
+ * harmless.
+ */
 public final class Actuator {
     private static final Logger LOG = LoggerFactory.getLogger(Actuator.class);
 
@@ -21,7 +24,10 @@ public final class Actuator {
         this.client = client;
     }
 
-    /** @return false when an action could not be completed yet and the reconcile should be repeated soon */
+    /**
+     * @return false when an action could not be completed yet and the reconcile should be repeated
+     *     soon
+     */
     public boolean execute(TrainingJob job, List<Action> actions) {
         boolean complete = true;
         for (Action a : actions) {
@@ -44,14 +50,28 @@ public final class Actuator {
         String ns = job.getMetadata().getNamespace();
         if (c.ensureResources()) {
             JobResources.ensure(client, job);
-            // The cache said no pod is left; the API server must agree before a new gang starts, so two
+            // The cache said no pod is left; the API server must agree before a new gang starts, so
+            // two
             // attempts of one job can never run at once.
-            List<Pod> live = client.pods().inNamespace(ns)
-                    .withLabel(Names.LABEL_JOB, job.getMetadata().getName()).list().getItems();
-            boolean older = live.stream().anyMatch(p -> !Objects.equals(
-                    p.getMetadata().getLabels().get(Names.LABEL_ATTEMPT), Integer.toString(c.attempt())));
+            List<Pod> live =
+                    client.pods()
+                            .inNamespace(ns)
+                            .withLabel(Names.LABEL_JOB, job.getMetadata().getName())
+                            .list()
+                            .getItems();
+            boolean older =
+                    live.stream()
+                            .anyMatch(
+                                    p ->
+                                            !Objects.equals(
+                                                    p.getMetadata()
+                                                            .getLabels()
+                                                            .get(Names.LABEL_ATTEMPT),
+                                                    Integer.toString(c.attempt())));
             if (older) {
-                LOG.info("{}: pods of an earlier attempt still exist; attempt {} waits", Names.describe(job),
+                LOG.info(
+                        "{}: pods of an earlier attempt still exist; attempt {} waits",
+                        Names.describe(job),
                         c.attempt());
                 return false;
             }
@@ -64,17 +84,28 @@ public final class Actuator {
                 if (e.getCode() != 409) {
                     throw e;
                 }
-                // Deterministic names: a pod of this rank exists already. Ours from a retried reconcile is
+                // Deterministic names: a pod of this rank exists already. Ours from a retried
+                // reconcile is
                 // fine; an older attempt's means we must wait for it to go.
-                Pod existing = client.pods().inNamespace(ns).withName(pod.getMetadata().getName()).get();
-                if (existing != null && !Integer.toString(c.attempt())
-                        .equals(existing.getMetadata().getLabels().get(Names.LABEL_ATTEMPT))) {
+                Pod existing =
+                        client.pods().inNamespace(ns).withName(pod.getMetadata().getName()).get();
+                if (existing != null
+                        && !Integer.toString(c.attempt())
+                                .equals(
+                                        existing.getMetadata()
+                                                .getLabels()
+                                                .get(Names.LABEL_ATTEMPT))) {
                     return false;
                 }
             }
         }
-        LOG.info("{}: attempt {} created ranks {} resuming from step {} on timeline {}", Names.describe(job),
-                c.attempt(), c.ranks(), c.resumeStep(), c.timeline());
+        LOG.info(
+                "{}: attempt {} created ranks {} resuming from step {} on timeline {}",
+                Names.describe(job),
+                c.attempt(),
+                c.ranks(),
+                c.resumeStep(),
+                c.timeline());
         return true;
     }
 
@@ -82,7 +113,8 @@ public final class Actuator {
         String ns = job.getMetadata().getNamespace();
         for (Action.DeleteWorkers.Target t : d.targets()) {
             var pod = client.pods().inNamespace(ns).withName(t.name());
-            // A pod whose node is gone will never be confirmed dead by a kubelet; PodGC would force it too.
+            // A pod whose node is gone will never be confirmed dead by a kubelet; PodGC would force
+            // it too.
             (t.force() ? pod.withGracePeriod(0) : pod).delete();
         }
         LOG.info("{}: deleting workers {}", Names.describe(job), d.targets());

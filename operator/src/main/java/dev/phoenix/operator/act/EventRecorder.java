@@ -24,28 +24,46 @@ public final class EventRecorder {
 
     public void record(TrainingJob job, JobEvent e) {
         String now = Instant.now().toString();
-        Event event = new EventBuilder()
-                .withNewMetadata()
-                .withName(job.getMetadata().getName() + "." + UUID.randomUUID().toString().substring(0, 13))
-                .withNamespace(job.getMetadata().getNamespace())
-                .endMetadata()
-                .withInvolvedObject(new ObjectReferenceBuilder()
-                        .withApiVersion(job.getApiVersion()).withKind(job.getKind())
-                        .withName(job.getMetadata().getName()).withNamespace(job.getMetadata().getNamespace())
-                        .withUid(job.getMetadata().getUid()).withResourceVersion(job.getMetadata().getResourceVersion())
-                        .build())
-                .withType(e.warning() ? "Warning" : "Normal")
-                .withReason(e.reason())
-                .withMessage(e.message())
-                .withFirstTimestamp(now)
-                .withLastTimestamp(now)
-                .withCount(1)
-                .withNewSource().withComponent(COMPONENT).endSource()
-                .build();
+        Event event =
+                new EventBuilder()
+                        .withNewMetadata()
+                        .withName(
+                                job.getMetadata().getName()
+                                        + "."
+                                        + UUID.randomUUID().toString().substring(0, 13))
+                        .withNamespace(job.getMetadata().getNamespace())
+                        .endMetadata()
+                        .withInvolvedObject(
+                                new ObjectReferenceBuilder()
+                                        .withApiVersion(job.getApiVersion())
+                                        .withKind(job.getKind())
+                                        .withName(job.getMetadata().getName())
+                                        .withNamespace(job.getMetadata().getNamespace())
+                                        .withUid(job.getMetadata().getUid())
+                                        .withResourceVersion(job.getMetadata().getResourceVersion())
+                                        .build())
+                        .withType(e.warning() ? "Warning" : "Normal")
+                        .withReason(e.reason())
+                        .withMessage(e.message())
+                        .withFirstTimestamp(now)
+                        .withLastTimestamp(now)
+                        .withCount(1)
+                        .withNewSource()
+                        .withComponent(COMPONENT)
+                        .endSource()
+                        .build();
         try {
-            client.v1().events().inNamespace(job.getMetadata().getNamespace()).resource(event).create();
+            client.v1()
+                    .events()
+                    .inNamespace(job.getMetadata().getNamespace())
+                    .resource(event)
+                    .create();
         } catch (Exception ex) {
-            LOG.warn("could not record event {} on {}: {}", e.reason(), job.getMetadata().getName(), ex.getMessage());
+            LOG.warn(
+                    "could not record event {} on {}: {}",
+                    e.reason(),
+                    job.getMetadata().getName(),
+                    ex.getMessage());
         }
     }
 }

@@ -34,32 +34,63 @@ public final class JobResources {
         String ns = job.getMetadata().getNamespace();
         Map<String, String> labels = Map.of(Names.LABEL_JOB, name);
 
-        Service service = new ServiceBuilder().withMetadata(meta(job, Names.service(name), labels))
-                .withNewSpec()
-                .withClusterIP("None")
-                // Ranks must find each other before they report Ready.
-                .withPublishNotReadyAddresses(true)
-                .withSelector(labels)
-                .addNewPort().withName("rendezvous").withPort(job.getSpec().masterPortOrDefault()).endPort()
-                .endSpec().build();
-        ConfigMap report = new ConfigMapBuilder().withMetadata(meta(job, Names.reportConfigMap(name), labels)).build();
-        ServiceAccount sa = new ServiceAccountBuilder().withMetadata(meta(job, Names.trainerIdentity(name), labels))
-                .build();
-        Role role = new RoleBuilder().withMetadata(meta(job, Names.trainerIdentity(name), labels))
-                .withRules(new PolicyRuleBuilder().withApiGroups("").withResources("configmaps")
-                        .withResourceNames(Names.reportConfigMap(name)).withVerbs("get", "patch", "update").build())
-                .build();
-        String subject = job.getSpec().getTemplate().getSpec().getServiceAccountName() != null
-                ? job.getSpec().getTemplate().getSpec().getServiceAccountName() : Names.trainerIdentity(name);
-        RoleBinding binding = new RoleBindingBuilder().withMetadata(meta(job, Names.trainerIdentity(name), labels))
-                .withNewRoleRef().withApiGroup("rbac.authorization.k8s.io").withKind("Role")
-                .withName(Names.trainerIdentity(name)).endRoleRef()
-                .addNewSubject().withKind("ServiceAccount").withName(subject).withNamespace(ns).endSubject()
-                .build();
+        Service service =
+                new ServiceBuilder()
+                        .withMetadata(meta(job, Names.service(name), labels))
+                        .withNewSpec()
+                        .withClusterIP("None")
+                        // Ranks must find each other before they report Ready.
+                        .withPublishNotReadyAddresses(true)
+                        .withSelector(labels)
+                        .addNewPort()
+                        .withName("rendezvous")
+                        .withPort(job.getSpec().masterPortOrDefault())
+                        .endPort()
+                        .endSpec()
+                        .build();
+        ConfigMap report =
+                new ConfigMapBuilder()
+                        .withMetadata(meta(job, Names.reportConfigMap(name), labels))
+                        .build();
+        ServiceAccount sa =
+                new ServiceAccountBuilder()
+                        .withMetadata(meta(job, Names.trainerIdentity(name), labels))
+                        .build();
+        Role role =
+                new RoleBuilder()
+                        .withMetadata(meta(job, Names.trainerIdentity(name), labels))
+                        .withRules(
+                                new PolicyRuleBuilder()
+                                        .withApiGroups("")
+                                        .withResources("configmaps")
+                                        .withResourceNames(Names.reportConfigMap(name))
+                                        .withVerbs("get", "patch", "update")
+                                        .build())
+                        .build();
+        String subject =
+                job.getSpec().getTemplate().getSpec().getServiceAccountName() != null
+                        ? job.getSpec().getTemplate().getSpec().getServiceAccountName()
+                        : Names.trainerIdentity(name);
+        RoleBinding binding =
+                new RoleBindingBuilder()
+                        .withMetadata(meta(job, Names.trainerIdentity(name), labels))
+                        .withNewRoleRef()
+                        .withApiGroup("rbac.authorization.k8s.io")
+                        .withKind("Role")
+                        .withName(Names.trainerIdentity(name))
+                        .endRoleRef()
+                        .addNewSubject()
+                        .withKind("ServiceAccount")
+                        .withName(subject)
+                        .withNamespace(ns)
+                        .endSubject()
+                        .build();
         return List.of(report, sa, role, binding, service);
     }
 
-    /** Creates what is missing; never overwrites (the report ConfigMap holds the trainer's data). */
+    /**
+     * Creates what is missing; never overwrites (the report ConfigMap holds the trainer's data).
+     */
     public static void ensure(KubernetesClient client, TrainingJob job) {
         for (HasMetadata r : desired(job)) {
             try {
@@ -73,7 +104,11 @@ public final class JobResources {
     }
 
     private static ObjectMeta meta(TrainingJob job, String name, Map<String, String> labels) {
-        return new ObjectMetaBuilder().withName(name).withNamespace(job.getMetadata().getNamespace())
-                .withLabels(labels).withOwnerReferences(WorkerPodFactory.ownerReference(job)).build();
+        return new ObjectMetaBuilder()
+                .withName(name)
+                .withNamespace(job.getMetadata().getNamespace())
+                .withLabels(labels)
+                .withOwnerReferences(WorkerPodFactory.ownerReference(job))
+                .build();
     }
 }

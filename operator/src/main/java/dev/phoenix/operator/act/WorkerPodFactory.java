@@ -22,8 +22,9 @@ import java.util.Set;
 import java.util.stream.Collectors;
 
 /**
- * Builds worker pods from the user's template plus the pod contract of docs/design.md. Every rank of
- * one attempt gets the same resume step and timeline: the operator alone decides where a gang resumes.
+ * Builds worker pods from the user's template plus the pod contract of docs/design.md. Every rank
+ * of one attempt gets the same resume step and timeline: the operator alone decides where a gang
+ * resumes.
  */
 public final class WorkerPodFactory {
     private static final KubernetesSerialization SERIALIZATION = new KubernetesSerialization();
@@ -31,20 +32,24 @@ public final class WorkerPodFactory {
 
     private WorkerPodFactory() {}
 
-    public static Pod build(TrainingJob job, int rank, int attempt, long resumeStep, String timeline) {
+    public static Pod build(
+            TrainingJob job, int rank, int attempt, long resumeStep, String timeline) {
         TrainingJobSpec spec = job.getSpec();
         String jobName = job.getMetadata().getName();
         PodTemplateSpec template = SERIALIZATION.clone(spec.getTemplate());
-        ObjectMeta meta = template.getMetadata() == null ? new ObjectMeta() : template.getMetadata();
+        ObjectMeta meta =
+                template.getMetadata() == null ? new ObjectMeta() : template.getMetadata();
         PodSpec podSpec = template.getSpec();
 
         String podName = Names.workerPod(jobName, rank);
-        Map<String, String> labels = new LinkedHashMap<>(meta.getLabels() == null ? Map.of() : meta.getLabels());
+        Map<String, String> labels =
+                new LinkedHashMap<>(meta.getLabels() == null ? Map.of() : meta.getLabels());
         labels.put(Names.LABEL_JOB, jobName);
         labels.put(Names.LABEL_RANK, Integer.toString(rank));
         labels.put(Names.LABEL_ATTEMPT, Integer.toString(attempt));
-        Map<String, String> annotations = new LinkedHashMap<>(meta.getAnnotations() == null ? Map.of()
-                : meta.getAnnotations());
+        Map<String, String> annotations =
+                new LinkedHashMap<>(
+                        meta.getAnnotations() == null ? Map.of() : meta.getAnnotations());
         annotations.put(Names.ANNOTATION_TIMELINE, timeline);
         annotations.put(Names.ANNOTATION_RESUME_STEP, wire(resumeStep));
 
@@ -55,15 +60,18 @@ public final class WorkerPodFactory {
         podMeta.setAnnotations(annotations);
         podMeta.setOwnerReferences(List.of(ownerReference(job)));
 
-        // The gang restarts as a whole; a container restarted in place would leave ranks on different steps.
+        // The gang restarts as a whole; a container restarted in place would leave ranks on
+        // different steps.
         podSpec.setRestartPolicy("Never");
         podSpec.setHostname(podName);
         podSpec.setSubdomain(Names.service(jobName));
         if (podSpec.getServiceAccountName() == null) {
             podSpec.setServiceAccountName(Names.trainerIdentity(jobName));
         }
-        long grace = podSpec.getTerminationGracePeriodSeconds() == null ? DEFAULT_GRACE_SECONDS
-                : podSpec.getTerminationGracePeriodSeconds();
+        long grace =
+                podSpec.getTerminationGracePeriodSeconds() == null
+                        ? DEFAULT_GRACE_SECONDS
+                        : podSpec.getTerminationGracePeriodSeconds();
 
         List<EnvVar> contract = contractEnv(job, rank, attempt, resumeStep, timeline, grace);
         for (Container c : podSpec.getContainers()) {
@@ -80,7 +88,12 @@ public final class WorkerPodFactory {
         return pod;
     }
 
-    static List<EnvVar> contractEnv(TrainingJob job, int rank, int attempt, long resumeStep, String timeline,
+    static List<EnvVar> contractEnv(
+            TrainingJob job,
+            int rank,
+            int attempt,
+            long resumeStep,
+            String timeline,
             long graceSeconds) {
         TrainingJobSpec spec = job.getSpec();
         String jobName = job.getMetadata().getName();
@@ -95,27 +108,44 @@ public final class WorkerPodFactory {
         plain.put("MASTER_ADDR", Names.masterAddr(jobName));
         plain.put("MASTER_PORT", Integer.toString(spec.masterPortOrDefault()));
         plain.put(Names.ENV_CHECKPOINT_DIR, spec.getCheckpoint().getPath());
-        plain.put(Names.ENV_CHECKPOINT_INTERVAL, String.valueOf(spec.getCheckpoint().getIntervalSteps() == null ? 100
-                : spec.getCheckpoint().getIntervalSteps()));
-        plain.put(Names.ENV_CHECKPOINT_KEEP, String.valueOf(spec.getCheckpoint().getKeepLatest() == null ? 3
-                : spec.getCheckpoint().getKeepLatest()));
+        plain.put(
+                Names.ENV_CHECKPOINT_INTERVAL,
+                String.valueOf(
+                        spec.getCheckpoint().getIntervalSteps() == null
+                                ? 100
+                                : spec.getCheckpoint().getIntervalSteps()));
+        plain.put(
+                Names.ENV_CHECKPOINT_KEEP,
+                String.valueOf(
+                        spec.getCheckpoint().getKeepLatest() == null
+                                ? 3
+                                : spec.getCheckpoint().getKeepLatest()));
         plain.put(Names.ENV_RESUME_STEP, wire(resumeStep));
-        plain.put(Names.ENV_JOB_UID, job.getMetadata().getUid() == null ? "" : job.getMetadata().getUid());
+        plain.put(
+                Names.ENV_JOB_UID,
+                job.getMetadata().getUid() == null ? "" : job.getMetadata().getUid());
         plain.put(Names.ENV_TIMELINE, timeline);
         plain.put(Names.ENV_REPORT_CONFIGMAP, Names.reportConfigMap(jobName));
         plain.put(Names.ENV_GRACE_SECONDS, Long.toString(graceSeconds));
 
         List<EnvVar> env = new ArrayList<>();
-        env.add(new EnvVarBuilder().withName(Names.ENV_POD_NAME)
-                .withNewValueFrom().withNewFieldRef().withFieldPath("metadata.name").endFieldRef().endValueFrom()
-                .build());
+        env.add(
+                new EnvVarBuilder()
+                        .withName(Names.ENV_POD_NAME)
+                        .withNewValueFrom()
+                        .withNewFieldRef()
+                        .withFieldPath("metadata.name")
+                        .endFieldRef()
+                        .endValueFrom()
+                        .build());
         plain.forEach((k, v) -> env.add(new EnvVar(k, v, null)));
         return env;
     }
 
     /**
-     * The contract variables come first so the user's own variables can refer to them with $(NAME); a user
-     * variable of the same name is dropped, because the operator alone decides rank and resume step.
+     * The contract variables come first so the user's own variables can refer to them with $(NAME);
+     * a user variable of the same name is dropped, because the operator alone decides rank and
+     * resume step.
      */
     static List<EnvVar> withContract(List<EnvVar> userEnv, List<EnvVar> contract) {
         Set<String> reserved = contract.stream().map(EnvVar::getName).collect(Collectors.toSet());
@@ -138,8 +168,8 @@ public final class WorkerPodFactory {
     }
 
     /**
-     * PHOENIX_RESUME_STEP on the wire: {@code -1} for a fresh start (the contract), the step otherwise. The only
-     * place that turns "from scratch" (step 0 everywhere else) into {@code -1}.
+     * PHOENIX_RESUME_STEP on the wire: {@code -1} for a fresh start (the contract), the step
+     * otherwise. The only place that turns "from scratch" (step 0 everywhere else) into {@code -1}.
      */
     static String wire(long resumeStep) {
         return resumeStep <= 0 ? "-1" : Long.toString(resumeStep);

@@ -5,21 +5,34 @@ import java.util.List;
 /** What the act step must do after the new status is persisted. */
 public sealed interface Action {
     /**
-     * Create the given ranks of an attempt (the whole gang on a start; only the missing ranks while the
-     * attempt is still Pending). {@code ensureResources} also creates the Service, report ConfigMap and
-     * trainer identity when absent. {@code resumeStep} 0 means from scratch.
+     * Create the given ranks of an attempt (the whole gang on a start; only the missing ranks while
+     * the attempt is still Pending). {@code ensureResources} also creates the Service, report
+     * ConfigMap and trainer identity when absent. {@code resumeStep} 0 means from scratch.
      */
-    record CreateWorkers(int attempt, long resumeStep, String timeline, List<Integer> ranks, boolean ensureResources)
+    record CreateWorkers(
+            int attempt,
+            long resumeStep,
+            String timeline,
+            List<Integer> ranks,
+            boolean ensureResources)
             implements Action {}
 
-    /** Delete worker pods with their grace period; {@code force} (grace 0) for pods whose node is gone. */
+    /**
+     * Delete worker pods with their grace period; {@code force} (grace 0) for pods whose node is
+     * gone.
+     */
     record DeleteWorkers(List<Target> targets) implements Action {
         public record Target(String name, boolean force) {}
     }
 
-    /** Recreate owned objects (Service, report ConfigMap, trainer identity) that disappeared; never touches pods. */
+    /**
+     * Recreate owned objects (Service, report ConfigMap, trainer identity) that disappeared; never
+     * touches pods.
+     */
     record EnsureResources(java.util.List<String> missing) implements Action {}
 
-    /** ttlSecondsAfterFinished has passed: delete the job; owner references take everything else. */
+    /**
+     * ttlSecondsAfterFinished has passed: delete the job; owner references take everything else.
+     */
     record DeleteJob() implements Action {}
 }

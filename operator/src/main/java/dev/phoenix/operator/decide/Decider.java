@@ -12,9 +12,9 @@ import dev.phoenix.operator.observe.PodOutcome;
 import dev.phoenix.operator.observe.PodOutcome.Kind;
 import dev.phoenix.operator.observe.Report;
 import dev.phoenix.operator.observe.WorkerView;
-import dev.phoenix.operator.status.CheckpointHistory;
 import dev.phoenix.operator.resume.ResumePlan;
 import dev.phoenix.operator.resume.ResumePolicy;
+import dev.phoenix.operator.status.CheckpointHistory;
 import dev.phoenix.operator.status.Conditions;
 import dev.phoenix.operator.status.StatusBounds;
 import dev.phoenix.operator.status.Timelines;
@@ -27,12 +27,13 @@ import java.util.Objects;
 import java.util.Optional;
 
 /**
- * The decide step of observe → decide → act: a pure function from what was observed to the next status
- * and the actions that follow it. It never talks to the API server, so every rule of
+ * The decide step of observe → decide → act: a pure function from what was observed to the next
+ * status and the actions that follow it. It never talks to the API server, so every rule of
  * docs/design.md is unit-tested here.
  *
- * <p>Status is written before any action runs. The reason an attempt ends is therefore on record before
- * Phoenix deletes a single pod, and a pod deletion that status does not explain was not Phoenix's.
+ * <p>Status is written before any action runs. The reason an attempt ends is therefore on record
+ * before Phoenix deletes a single pod, and a pod deletion that status does not explain was not
+ * Phoenix's.
  */
 public final class Decider {
     /** How soon to reconcile again when nothing else will trigger it. */
@@ -88,16 +89,30 @@ public final class Decider {
         } else if (spec.suspended()) {
             suspend();
         } else if (phase == Phase.Suspended) {
-            Conditions.set(s, Conditions.SUSPENDED, false, "Resumed", "spec.suspend is false", now, generation);
+            Conditions.set(
+                    s,
+                    Conditions.SUSPENDED,
+                    false,
+                    "Resumed",
+                    "spec.suspend is false",
+                    now,
+                    generation);
             startAttempt("Unsuspended");
         } else if (phase == Phase.Restarting) {
-            if (LostPeerPolicy.settle(this::preemption, this::failure, s.getCurrentAttempt(),
-                    obs.workersOfAttempt(s.attemptOrZero()), obs.workers().isEmpty())
+            if (LostPeerPolicy.settle(
+                            this::preemption,
+                            this::failure,
+                            s.getCurrentAttempt(),
+                            obs.workersOfAttempt(s.attemptOrZero()),
+                            obs.workers().isEmpty())
                     && s.getPhase().isTerminal()) {
                 return;
             }
             if (obs.workers().isEmpty()) {
-                startAttempt(s.getCurrentAttempt() == null ? "Restart" : s.getCurrentAttempt().getEndReason());
+                startAttempt(
+                        s.getCurrentAttempt() == null
+                                ? "Restart"
+                                : s.getCurrentAttempt().getEndReason());
             } else {
                 deleteAll(obs.workers());
             }
@@ -108,15 +123,19 @@ public final class Decider {
         }
     }
 
-    // ---- reports ----------------------------------------------------------------------------------
+    // ---- reports
+    // ----------------------------------------------------------------------------------
 
     /**
-     * Mirrors the trainer's reports into status, for the current timeline only (docs/design.md "Reporting"),
-     * after {@link ReportValidator} believed them: the inventory becomes {@code checkpoints}, a checkpoint
-     * report moves {@code latestCheckpoint} forward. A rejected report is a condition and an event only.
+     * Mirrors the trainer's reports into status, for the current timeline only (docs/design.md
+     * "Reporting"), after {@link ReportValidator} believed them: the inventory becomes {@code
+     * checkpoints}, a checkpoint report moves {@code latestCheckpoint} forward. A rejected report
+     * is a condition and an event only.
      */
     private void absorbReports() {
-        ReportValidator v = new ReportValidator(s, SpecFacts.totalSteps(spec), obs.job().getMetadata().getUid());
+        ReportValidator v =
+                new ReportValidator(
+                        s, SpecFacts.totalSteps(spec), obs.job().getMetadata().getUid());
         List<String> rejected = new ArrayList<>(obs.reportProblems());
         Report.Progress p = obs.progress();
         if (p != null) {
@@ -130,13 +149,25 @@ public final class Decider {
         if (inv != null) {
             List<String> problems = v.inventory(inv);
             rejected.addAll(problems);
-            if (problems.isEmpty() && Objects.equals(inv.timeline(), s.getTimeline())
+            if (problems.isEmpty()
+                    && Objects.equals(inv.timeline(), s.getTimeline())
                     && Objects.equals(inv.attempt(), s.getAttempt())) {
                 String invTimeline = inv.timeline();
-                CheckpointHistory.mirror(s, inv.checkpoints().stream()
-                        .map(e -> new CheckpointRecord(e.step(), e.digest(), e.stateDigest(), null,
-                                e.timeline() == null ? invTimeline : e.timeline(), null))
-                        .toList());
+                CheckpointHistory.mirror(
+                        s,
+                        inv.checkpoints().stream()
+                                .map(
+                                        e ->
+                                                new CheckpointRecord(
+                                                        e.step(),
+                                                        e.digest(),
+                                                        e.stateDigest(),
+                                                        null,
+                                                        e.timeline() == null
+                                                                ? invTimeline
+                                                                : e.timeline(),
+                                                        null))
+                                .toList());
             } else if (!problems.isEmpty()) {
                 inv = null;
             }
@@ -152,18 +183,23 @@ public final class Decider {
         for (WorkerView w : obs.workers()) {
             Report t = w.terminationReport();
             if (t != null && Objects.equals(t.timeline(), s.getTimeline())) {
-                List<String> problems = v.checkpoint("termination message of " + w.name(), t, null, null);
+                List<String> problems =
+                        v.checkpoint("termination message of " + w.name(), t, null, null);
                 rejected.addAll(problems);
                 if (problems.isEmpty()) {
                     CheckpointHistory.accept(s, t.toRecord());
                 }
             }
         }
-        if (p != null && Objects.equals(p.timeline(), s.getTimeline()) && Objects.equals(p.attempt(), s.getAttempt())) {
+        if (p != null
+                && Objects.equals(p.timeline(), s.getTimeline())
+                && Objects.equals(p.attempt(), s.getAttempt())) {
             s.setCurrentStep(p.step());
         }
         CheckpointRecord latest = s.getLatestCheckpoint();
-        if (latest != null && latest.usable() && latest.getStep() != null
+        if (latest != null
+                && latest.usable()
+                && latest.getStep() != null
                 && (s.getCurrentStep() == null || s.getCurrentStep() < latest.getStep())) {
             s.setCurrentStep(latest.getStep());
         }
@@ -173,37 +209,63 @@ public final class Decider {
     private void reportVerdict(List<String> rejected) {
         if (rejected.isEmpty()) {
             if (Conditions.find(s, Conditions.REPORTS_VALID).map(c -> !c.isTrue()).orElse(false)) {
-                Conditions.set(s, Conditions.REPORTS_VALID, true, "Valid", "the trainer's reports pass Phoenix's checks",
-                        now, generation);
+                Conditions.set(
+                        s,
+                        Conditions.REPORTS_VALID,
+                        true,
+                        "Valid",
+                        "the trainer's reports pass Phoenix's checks",
+                        now,
+                        generation);
             }
             return;
         }
-        String message = StatusBounds.cut("rejected, not copied into status: " + String.join("; ", rejected),
-                StatusBounds.MESSAGE);
-        boolean already = Conditions.find(s, Conditions.REPORTS_VALID)
-                .map(c -> !c.isTrue() && message.equals(c.getMessage())).orElse(false);
-        Conditions.set(s, Conditions.REPORTS_VALID, false, "ReportRejected", message, now, generation);
+        String message =
+                StatusBounds.cut(
+                        "rejected, not copied into status: " + String.join("; ", rejected),
+                        StatusBounds.MESSAGE);
+        boolean already =
+                Conditions.find(s, Conditions.REPORTS_VALID)
+                        .map(c -> !c.isTrue() && message.equals(c.getMessage()))
+                        .orElse(false);
+        Conditions.set(
+                s, Conditions.REPORTS_VALID, false, "ReportRejected", message, now, generation);
         if (!already) {
             d.event(JobEvent.warning("ReportRejected", message));
         }
     }
 
-    // ---- owned objects ------------------------------------------------------------------------------
+    // ---- owned objects
+    // ------------------------------------------------------------------------------
 
-    /** Owned objects deleted while the job lives are recreated at once, without touching the gang. */
+    /**
+     * Owned objects deleted while the job lives are recreated at once, without touching the gang.
+     */
     private void ensureResources() {
-        // Right after the first start the caches may not show what it just created yet: not a deletion.
+        // Right after the first start the caches may not show what it just created yet: not a
+        // deletion.
         boolean justCreated = s.attemptOrZero() == 1 && s.getPhase() == Phase.Pending;
-        if (!obs.missingResources().isEmpty() && !s.getPhase().isTerminal() && s.attemptOrZero() > 0 && !justCreated) {
-            d.event(JobEvent.warning("ResourceRecreated", "recreating " + String.join(", ", obs.missingResources())
-                    + " (deleted while the job runs); the gang keeps running"));
+        if (!obs.missingResources().isEmpty()
+                && !s.getPhase().isTerminal()
+                && s.attemptOrZero() > 0
+                && !justCreated) {
+            d.event(
+                    JobEvent.warning(
+                            "ResourceRecreated",
+                            "recreating "
+                                    + String.join(", ", obs.missingResources())
+                                    + " (deleted while the job runs); the gang keeps running"));
             d.act(new Action.EnsureResources(obs.missingResources()));
         }
     }
 
-    // ---- spec.resumeStep ----------------------------------------------------------------------------
+    // ---- spec.resumeStep
+    // ----------------------------------------------------------------------------
 
-    /** A set or changed spec.resumeStep ends the running (or finished) attempt; the next start pins it. */
+    /**
+     * A set or changed spec.resumeStep ends the running (or finished) attempt; the next start pins
+     * it.
+     */
     private void applyResumeStepChange() {
         if (!ResumePolicy.pinRequested(spec, s) || s.attemptOrZero() == 0) {
             return; // the first attempt starts from it
@@ -213,37 +275,68 @@ public final class Decider {
             return; // the next start takes it
         }
         Long wanted = spec.getResumeStep();
-        d.event(JobEvent.normal("ResumeStepChanged", "spec.resumeStep is " + wanted
-                + ": every rank restarts from " + (wanted == 0 ? "scratch" : "step " + wanted) + " on a new timeline"));
+        d.event(
+                JobEvent.normal(
+                        "ResumeStepChanged",
+                        "spec.resumeStep is "
+                                + wanted
+                                + ": every rank restarts from "
+                                + (wanted == 0 ? "scratch" : "step " + wanted)
+                                + " on a new timeline"));
         if (phase.isTerminal()) {
             // A finished job is reopened: the user asked to train again from that step.
             s.setCompletionTime(null);
-            Conditions.clear(s, Conditions.SUCCEEDED, "ResumeStepChanged", "reopened by spec.resumeStep", now, generation);
-            Conditions.clear(s, Conditions.FAILED, "ResumeStepChanged", "reopened by spec.resumeStep", now, generation);
+            Conditions.clear(
+                    s,
+                    Conditions.SUCCEEDED,
+                    "ResumeStepChanged",
+                    "reopened by spec.resumeStep",
+                    now,
+                    generation);
+            Conditions.clear(
+                    s,
+                    Conditions.FAILED,
+                    "ResumeStepChanged",
+                    "reopened by spec.resumeStep",
+                    now,
+                    generation);
         }
         endAttempt("ResumeStepChanged", "spec.resumeStep changed to " + wanted);
     }
 
-    // ---- starting an attempt -----------------------------------------------------------------------
+    // ---- starting an attempt
+    // -----------------------------------------------------------------------
 
     private void startAttempt(String cause) {
         List<String> problems = SpecValidator.problems(obs.job(), obs.peers());
         if (!problems.isEmpty()) {
-            // Nothing starts until the spec is fixed; the next edit (a new generation) is checked again.
+            // Nothing starts until the spec is fixed; the next edit (a new generation) is checked
+            // again.
             String message = String.join("; ", problems);
-            boolean already = Conditions.find(s, Conditions.SPEC_VALID).map(c -> !c.isTrue()
-                    && message.equals(c.getMessage())).orElse(false);
-            Conditions.set(s, Conditions.SPEC_VALID, false, "InvalidSpec", message, now, generation);
+            boolean already =
+                    Conditions.find(s, Conditions.SPEC_VALID)
+                            .map(c -> !c.isTrue() && message.equals(c.getMessage()))
+                            .orElse(false);
+            Conditions.set(
+                    s, Conditions.SPEC_VALID, false, "InvalidSpec", message, now, generation);
             if (!already) {
                 d.event(JobEvent.warning("InvalidSpec", message));
             }
             deleteAll(obs.workers());
-            // Another job's location may be freed without an event for this job: look again now and then.
+            // Another job's location may be freed without an event for this job: look again now and
+            // then.
             d.requeueAfter(Duration.ofSeconds(10));
             return;
         }
         if (Conditions.find(s, Conditions.SPEC_VALID).isPresent()) {
-            Conditions.set(s, Conditions.SPEC_VALID, true, "Valid", "the spec passes Phoenix's checks", now, generation);
+            Conditions.set(
+                    s,
+                    Conditions.SPEC_VALID,
+                    true,
+                    "Valid",
+                    "the spec passes Phoenix's checks",
+                    now,
+                    generation);
         }
         if (!obs.workers().isEmpty()) {
             // Never two attempts at once: the old gang must be gone first.
@@ -263,8 +356,12 @@ public final class Decider {
             s.setTimelineStartStep(resume);
             // The trainer moves every directory newer than the step aside: status forgets them too.
             CheckpointHistory.branch(s, resume);
-            s.setLatestCheckpoint(resume <= 0 ? null
-                    : CheckpointHistory.find(s, resume).map(CheckpointRecord::copy).orElseGet(() -> unverifiedRecord(resume)));
+            s.setLatestCheckpoint(
+                    resume <= 0
+                            ? null
+                            : CheckpointHistory.find(s, resume)
+                                    .map(CheckpointRecord::copy)
+                                    .orElseGet(() -> unverifiedRecord(resume)));
         }
         AttemptRecord previous = s.getCurrentAttempt();
         if (previous != null && previous.getEndTime() != null) {
@@ -284,18 +381,50 @@ public final class Decider {
         s.setResumedFromStep(resume);
         s.setCurrentStep(resume);
         s.setPhase(Phase.Pending);
-        Conditions.set(s, Conditions.RESTARTING, false, "Started", "attempt " + attempt + " started", now, generation);
-        Conditions.set(s, Conditions.RUNNING, false, "Starting", "waiting for every worker of attempt " + attempt
-                + " to run", now, generation);
+        Conditions.set(
+                s,
+                Conditions.RESTARTING,
+                false,
+                "Started",
+                "attempt " + attempt + " started",
+                now,
+                generation);
+        Conditions.set(
+                s,
+                Conditions.RUNNING,
+                false,
+                "Starting",
+                "waiting for every worker of attempt " + attempt + " to run",
+                now,
+                generation);
 
         String from = resume <= 0 ? "from scratch" : "from step " + resume;
-        String what = spec.replicasOrDefault() + " worker" + (spec.replicasOrDefault() == 1 ? "" : "s");
+        String what =
+                spec.replicasOrDefault() + " worker" + (spec.replicasOrDefault() == 1 ? "" : "s");
         if (attempt == 1) {
-            d.event(JobEvent.normal("Started", "Attempt 1: starting " + what + " " + from + " on timeline "
-                    + s.getTimeline()));
+            d.event(
+                    JobEvent.normal(
+                            "Started",
+                            "Attempt 1: starting "
+                                    + what
+                                    + " "
+                                    + from
+                                    + " on timeline "
+                                    + s.getTimeline()));
         } else {
-            d.event(JobEvent.normal("Resumed", "Attempt " + attempt + ": restarting " + what + " " + from
-                    + " on timeline " + s.getTimeline() + " after " + cause));
+            d.event(
+                    JobEvent.normal(
+                            "Resumed",
+                            "Attempt "
+                                    + attempt
+                                    + ": restarting "
+                                    + what
+                                    + " "
+                                    + from
+                                    + " on timeline "
+                                    + s.getTimeline()
+                                    + " after "
+                                    + cause));
         }
         d.act(new Action.CreateWorkers(attempt, resume, s.getTimeline(), allRanks(), true));
     }
@@ -312,12 +441,14 @@ public final class Decider {
         return r;
     }
 
-    // ---- watching a running attempt ----------------------------------------------------------------
+    // ---- watching a running attempt
+    // ----------------------------------------------------------------
 
     private void watchAttempt() {
         int attempt = s.attemptOrZero();
         List<WorkerView> current = obs.workersOfAttempt(attempt);
-        List<WorkerView> stale = obs.workers().stream().filter(w -> w.attempt() != attempt).toList();
+        List<WorkerView> stale =
+                obs.workers().stream().filter(w -> w.attempt() != attempt).toList();
 
         Optional<WorkerView> rank0 = current.stream().filter(w -> w.rank() == 0).findFirst();
         if (rank0.isPresent() && rank0.get().outcome().kind() == Kind.SUCCEEDED) {
@@ -325,19 +456,32 @@ public final class Decider {
             return;
         }
         AttemptRecord a = s.getCurrentAttempt();
-        int worldSize = a != null && a.getWorldSize() != null ? a.getWorldSize() : spec.replicasOrDefault();
+        int worldSize =
+                a != null && a.getWorldSize() != null ? a.getWorldSize() : spec.replicasOrDefault();
         if (worldSize != spec.replicasOrDefault()) {
-            endAttempt("ReplicasChanged", "spec.replicas changed from " + worldSize + " to " + spec.replicasOrDefault());
-            d.event(JobEvent.normal("ReplicasChanged", "spec.replicas is " + spec.replicasOrDefault()
-                    + ": restarting the gang from the latest checkpoint"));
+            endAttempt(
+                    "ReplicasChanged",
+                    "spec.replicas changed from " + worldSize + " to " + spec.replicasOrDefault());
+            d.event(
+                    JobEvent.normal(
+                            "ReplicasChanged",
+                            "spec.replicas is "
+                                    + spec.replicasOrDefault()
+                                    + ": restarting the gang from the latest checkpoint"));
             return;
         }
         if (a != null && a.getSpecHash() != null && !a.getSpecHash().equals(SpecHash.of(spec))) {
-            // Policy (docs/design.md "Spec changes of a running job"): a changed template or checkpoint spec
-            // is applied at once with a visible gang restart from the latest checkpoint, as for replicas.
+            // Policy (docs/design.md "Spec changes of a running job"): a changed template or
+            // checkpoint spec
+            // is applied at once with a visible gang restart from the latest checkpoint, as for
+            // replicas.
             endAttempt("SpecChanged", "spec.template or spec.checkpoint changed");
-            d.event(JobEvent.normal("SpecChanged", "spec.template or spec.checkpoint changed: restarting the gang "
-                    + resumeDescription() + " with the new pod template"));
+            d.event(
+                    JobEvent.normal(
+                            "SpecChanged",
+                            "spec.template or spec.checkpoint changed: restarting the gang "
+                                    + resumeDescription()
+                                    + " with the new pod template"));
             return;
         }
         List<Integer> missing = new ArrayList<>();
@@ -350,57 +494,99 @@ public final class Decider {
         Optional<WorkerView> preempted = first(current, Kind.PREEMPTED);
         Optional<WorkerView> invalid = first(current, Kind.CHECKPOINT_INVALID);
         // A program's own failure before a rank that only lost its peer (LostPeerPolicy).
-        Optional<WorkerView> failed = current.stream().filter(w -> w.outcome().kind() == Kind.FAILED)
-                .min(java.util.Comparator.comparing(w -> LostPeerPolicy.lostPeer(w.outcome())));
+        Optional<WorkerView> failed =
+                current.stream()
+                        .filter(w -> w.outcome().kind() == Kind.FAILED)
+                        .min(
+                                java.util.Comparator.comparing(
+                                        w -> LostPeerPolicy.lostPeer(w.outcome())));
 
-        // A preemption is the root cause when it coincides with failures: peers of a vanished rank crash.
+        // A preemption is the root cause when it coincides with failures: peers of a vanished rank
+        // crash.
         if (preempted.isPresent()) {
             preemption(preempted.get().name(), preempted.get().outcome());
         } else if (!missing.isEmpty() && s.getPhase() == Phase.Running) {
             String pod = Names.workerPod(obs.job().getMetadata().getName(), missing.get(0));
-            preemption(pod, PodOutcome.preempted("PodVanished", "pod " + pod + " disappeared while running"));
+            preemption(
+                    pod,
+                    PodOutcome.preempted(
+                            "PodVanished", "pod " + pod + " disappeared while running"));
         } else if (invalid.isPresent()) {
             invalidCheckpoint(invalid.get());
         } else if (failed.isPresent() && LostPeerPolicy.lostPeer(failed.get().outcome())) {
             WorkerView w = failed.get();
-            d.event(JobEvent.warning(LostPeerPolicy.REASON, "Worker " + w.name() + " lost a peer (" + w.outcome().message()
-                    + "). Restarting the gang " + resumeDescription() + "; counted as a preemption if a worker of "
-                    + "this attempt turns out preempted before the old gang is gone, else as a failure."));
+            d.event(
+                    JobEvent.warning(
+                            LostPeerPolicy.REASON,
+                            "Worker "
+                                    + w.name()
+                                    + " lost a peer ("
+                                    + w.outcome().message()
+                                    + "). Restarting the gang "
+                                    + resumeDescription()
+                                    + "; counted as a preemption if a worker of "
+                                    + "this attempt turns out preempted before the old gang is gone, else as a failure."));
             endAttempt(LostPeerPolicy.REASON, w.name() + ": " + w.outcome().message());
         } else if (failed.isPresent()) {
             failure(failed.get());
         } else if (!stale.isEmpty()) {
-            // Pods of an older attempt (an operator restart mid-recovery): remove them before creating any.
+            // Pods of an older attempt (an operator restart mid-recovery): remove them before
+            // creating any.
             deleteAll(stale);
         } else if (!missing.isEmpty()) {
-            d.act(new Action.CreateWorkers(attempt, a == null || a.getResumeStep() == null ? 0 : a.getResumeStep(),
-                    s.getTimeline(), missing, false));
+            d.act(
+                    new Action.CreateWorkers(
+                            attempt,
+                            a == null || a.getResumeStep() == null ? 0 : a.getResumeStep(),
+                            s.getTimeline(),
+                            missing,
+                            false));
         } else if (cannotStart(current).isPresent()) {
             WorkerView w = cannotStart(current).get();
-            String message = "worker " + w.name() + " cannot start: " + w.outcome().reason()
-                    + (w.outcome().message() == null ? "" : ": " + w.outcome().message());
-            boolean already = Conditions.find(s, Conditions.RUNNING).map(c -> !c.isTrue()
-                    && message.equals(c.getMessage())).orElse(false);
+            String message =
+                    "worker "
+                            + w.name()
+                            + " cannot start: "
+                            + w.outcome().reason()
+                            + (w.outcome().message() == null ? "" : ": " + w.outcome().message());
+            boolean already =
+                    Conditions.find(s, Conditions.RUNNING)
+                            .map(c -> !c.isTrue() && message.equals(c.getMessage()))
+                            .orElse(false);
             if (s.getPhase() == Phase.Running) {
                 s.setPhase(Phase.Pending);
             }
-            Conditions.set(s, Conditions.RUNNING, false, w.outcome().reason(), message, now, generation);
+            Conditions.set(
+                    s, Conditions.RUNNING, false, w.outcome().reason(), message, now, generation);
             if (!already) {
                 d.event(JobEvent.warning("WorkerNotStarting", message));
             }
-        } else if (current.stream().allMatch(w -> w.outcome().kind() == Kind.RUNNING
-                || w.outcome().kind() == Kind.SUCCEEDED)) {
+        } else if (current.stream()
+                .allMatch(
+                        w ->
+                                w.outcome().kind() == Kind.RUNNING
+                                        || w.outcome().kind() == Kind.SUCCEEDED)) {
             if (s.getPhase() != Phase.Running) {
                 s.setPhase(Phase.Running);
-                Conditions.set(s, Conditions.RUNNING, true, "AllWorkersRunning", "all " + worldSize
-                        + " workers of attempt " + attempt + " are running", now, generation);
+                Conditions.set(
+                        s,
+                        Conditions.RUNNING,
+                        true,
+                        "AllWorkersRunning",
+                        "all " + worldSize + " workers of attempt " + attempt + " are running",
+                        now,
+                        generation);
             }
         }
     }
 
-    /** A worker that is pending for a reason it will not get over by itself (image, config, scheduling). */
+    /**
+     * A worker that is pending for a reason it will not get over by itself (image, config,
+     * scheduling).
+     */
     private static Optional<WorkerView> cannotStart(List<WorkerView> workers) {
-        return workers.stream().filter(w -> w.outcome().kind() == Kind.PENDING && w.outcome().reason() != null)
+        return workers.stream()
+                .filter(w -> w.outcome().kind() == Kind.PENDING && w.outcome().reason() != null)
                 .findFirst();
     }
 
@@ -410,72 +596,144 @@ public final class Decider {
 
     private void preemption(String pod, PodOutcome outcome) {
         s.setPreemptions(s.preemptionsOrZero() + 1);
-        String why = outcome.reason() + (outcome.message() == null || outcome.message().isBlank() ? ""
-                : ": " + outcome.message());
+        String why =
+                outcome.reason()
+                        + (outcome.message() == null || outcome.message().isBlank()
+                                ? ""
+                                : ": " + outcome.message());
         if (s.preemptionsOrZero() > spec.maxPreemptionsOrDefault()) {
-            fail("PreemptionLimitExceeded", "worker " + pod + " was preempted (" + why + "); that is preemption "
-                    + s.getPreemptions() + ", more than spec.maxPreemptions=" + spec.maxPreemptionsOrDefault());
+            fail(
+                    "PreemptionLimitExceeded",
+                    "worker "
+                            + pod
+                            + " was preempted ("
+                            + why
+                            + "); that is preemption "
+                            + s.getPreemptions()
+                            + ", more than spec.maxPreemptions="
+                            + spec.maxPreemptionsOrDefault());
             return;
         }
-        d.event(JobEvent.warning("Preempted", "Worker " + pod + " was preempted (" + why + "). Restarting the gang "
-                + resumeDescription() + "; preemption " + s.getPreemptions() + " of at most "
-                + spec.maxPreemptionsOrDefault() + ", not counted as a failure."));
+        d.event(
+                JobEvent.warning(
+                        "Preempted",
+                        "Worker "
+                                + pod
+                                + " was preempted ("
+                                + why
+                                + "). Restarting the gang "
+                                + resumeDescription()
+                                + "; preemption "
+                                + s.getPreemptions()
+                                + " of at most "
+                                + spec.maxPreemptionsOrDefault()
+                                + ", not counted as a failure."));
         endAttempt("Preemption", pod + ": " + why);
     }
 
     private void failure(WorkerView w) {
-        failure(w.name(), w.outcome().message() == null ? w.outcome().reason() : w.outcome().message());
+        failure(
+                w.name(),
+                w.outcome().message() == null ? w.outcome().reason() : w.outcome().message());
     }
 
     private void failure(String pod, String why) {
         s.setFailures(s.failuresOrZero() + 1);
         if (s.failuresOrZero() > spec.backoffLimitOrDefault()) {
-            fail("BackoffLimitExceeded", "worker " + pod + " failed (" + why + "); that is failure "
-                    + s.getFailures() + ", more than spec.backoffLimit=" + spec.backoffLimitOrDefault());
+            fail(
+                    "BackoffLimitExceeded",
+                    "worker "
+                            + pod
+                            + " failed ("
+                            + why
+                            + "); that is failure "
+                            + s.getFailures()
+                            + ", more than spec.backoffLimit="
+                            + spec.backoffLimitOrDefault());
             return;
         }
-        d.event(JobEvent.warning("Failed", "Worker " + pod + " failed (" + why + "). Restarting the gang "
-                + resumeDescription() + "; failure " + s.getFailures() + " of backoffLimit "
-                + spec.backoffLimitOrDefault() + "."));
+        d.event(
+                JobEvent.warning(
+                        "Failed",
+                        "Worker "
+                                + pod
+                                + " failed ("
+                                + why
+                                + "). Restarting the gang "
+                                + resumeDescription()
+                                + "; failure "
+                                + s.getFailures()
+                                + " of backoffLimit "
+                                + spec.backoffLimitOrDefault()
+                                + "."));
         endAttempt("Failure", pod + ": " + why);
     }
 
     private void invalidCheckpoint(WorkerView w) {
         AttemptRecord a = s.getCurrentAttempt();
-        long step = w.outcome().invalidStep() != null ? w.outcome().invalidStep()
-                : a != null && a.getResumeStep() != null ? a.getResumeStep() : 0;
+        long step =
+                w.outcome().invalidStep() != null
+                        ? w.outcome().invalidStep()
+                        : a != null && a.getResumeStep() != null ? a.getResumeStep() : 0;
         String why = w.outcome().message() == null ? "missing or invalid" : w.outcome().message();
         if (PodOutcome.DIRECTORY_IN_USE.equals(w.outcome().reason())) {
             // Another job's checkpoints: no step of this job is at fault, and no fallback can help.
-            fail("CheckpointDirectoryInUse", "worker " + w.name() + " refused spec.checkpoint.path: " + why);
+            fail(
+                    "CheckpointDirectoryInUse",
+                    "worker " + w.name() + " refused spec.checkpoint.path: " + why);
             return;
         }
         CheckpointHistory.markInvalid(s, step, s.getTimeline(), why);
-        Conditions.set(s, Conditions.CHECKPOINT_VALID, false, "CheckpointInvalid",
-                "checkpoint step " + step + " is missing or invalid: " + why, now, generation);
+        Conditions.set(
+                s,
+                Conditions.CHECKPOINT_VALID,
+                false,
+                "CheckpointInvalid",
+                "checkpoint step " + step + " is missing or invalid: " + why,
+                now,
+                generation);
         if (a != null && Boolean.TRUE.equals(a.getPinned())) {
-            fail("PinnedCheckpointInvalid", "spec.resumeStep=" + step + " names a checkpoint that is missing or "
-                    + "invalid (" + why + "). Phoenix does not pick another step for a pinned resume: set "
-                    + "spec.resumeStep to a valid step (or 0 to start from scratch) to continue.");
+            fail(
+                    "PinnedCheckpointInvalid",
+                    "spec.resumeStep="
+                            + step
+                            + " names a checkpoint that is missing or "
+                            + "invalid ("
+                            + why
+                            + "). Phoenix does not pick another step for a pinned resume: set "
+                            + "spec.resumeStep to a valid step (or 0 to start from scratch) to continue.");
             return;
         }
         endAttempt(ResumePolicy.INVALID_CHECKPOINT, "checkpoint step " + step + ": " + why);
         long fallback = ResumePolicy.next(spec, s).step();
-        d.event(JobEvent.warning("InvalidCheckpoint", "Worker " + w.name() + " refused checkpoint step " + step
-                + " (" + why + "). It is marked invalid; the gang restarts from "
-                + (fallback == 0 ? "scratch" : "step " + fallback) + ", the newest older valid checkpoint on disk."));
+        d.event(
+                JobEvent.warning(
+                        "InvalidCheckpoint",
+                        "Worker "
+                                + w.name()
+                                + " refused checkpoint step "
+                                + step
+                                + " ("
+                                + why
+                                + "). It is marked invalid; the gang restarts from "
+                                + (fallback == 0 ? "scratch" : "step " + fallback)
+                                + ", the newest older valid checkpoint on disk."));
     }
 
     private String resumeDescription() {
         CheckpointRecord latest = s.getLatestCheckpoint();
-        // Said before the old pods are gone: a worker may still report an emergency checkpoint on SIGTERM,
+        // Said before the old pods are gone: a worker may still report an emergency checkpoint on
+        // SIGTERM,
         // so the step is the latest so far, and the Resumed event names the one actually used.
         return latest != null && latest.usable() && latest.getStep() != null && latest.getStep() > 0
                 ? "from its latest valid checkpoint (step " + latest.getStep() + " so far)"
                 : "from its latest valid checkpoint (none so far)";
     }
 
-    /** Records in the attempt's record why it ended (before any pod is deleted: the write-ahead log). */
+    /**
+     * Records in the attempt's record why it ended (before any pod is deleted: the write-ahead
+     * log).
+     */
     private void recordEnd(String reason, String message) {
         AttemptRecord a = s.getCurrentAttempt();
         if (a != null) {
@@ -494,23 +752,38 @@ public final class Decider {
         Conditions.set(s, Conditions.RUNNING, false, reason, message, now, generation);
         deleteAll(obs.workers());
         if (obs.workers().isEmpty()) {
-            // Every pod of the gang is already gone (vanished while the operator was down): no pod event
-            // will come to wake the next reconcile, and a status write does not either (generation-aware
+            // Every pod of the gang is already gone (vanished while the operator was down): no pod
+            // event
+            // will come to wake the next reconcile, and a status write does not either
+            // (generation-aware
             // filtering). Look again at once; that reconcile starts the next attempt.
             d.requeueAfter(NEXT_LOOK);
         }
     }
 
-    // ---- endings -----------------------------------------------------------------------------------
+    // ---- endings
+    // -----------------------------------------------------------------------------------
 
     private void succeed(WorkerView rank0) {
         s.setPhase(Phase.Succeeded);
         s.setCompletionTime(now.toString());
         recordEnd("Succeeded", null);
-        String at = s.getLatestCheckpoint() != null && s.getLatestCheckpoint().getStep() != null
-                ? " at step " + s.getLatestCheckpoint().getStep() : "";
-        String msg = "rank 0 (" + rank0.name() + ") finished" + at + " in attempt " + s.getAttempt() + " after "
-                + s.preemptionsOrZero() + " preemption(s) and " + s.failuresOrZero() + " failure(s)";
+        String at =
+                s.getLatestCheckpoint() != null && s.getLatestCheckpoint().getStep() != null
+                        ? " at step " + s.getLatestCheckpoint().getStep()
+                        : "";
+        String msg =
+                "rank 0 ("
+                        + rank0.name()
+                        + ") finished"
+                        + at
+                        + " in attempt "
+                        + s.getAttempt()
+                        + " after "
+                        + s.preemptionsOrZero()
+                        + " preemption(s) and "
+                        + s.failuresOrZero()
+                        + " failure(s)";
         Conditions.set(s, Conditions.SUCCEEDED, true, "Completed", msg, now, generation);
         Conditions.set(s, Conditions.RUNNING, false, "Completed", msg, now, generation);
         d.event(JobEvent.normal("Succeeded", msg));
@@ -529,9 +802,13 @@ public final class Decider {
         settleFinished();
     }
 
-    /** A finished job keeps its ended pods for their logs, stops any still running, and honours its TTL. */
+    /**
+     * A finished job keeps its ended pods for their logs, stops any still running, and honours its
+     * TTL.
+     */
     private void settleFinished() {
-        deleteAll(obs.workers().stream().filter(w -> !w.outcome().ended() || w.nodeGone()).toList());
+        deleteAll(
+                obs.workers().stream().filter(w -> !w.outcome().ended() || w.nodeGone()).toList());
         Integer ttl = spec.getTtlSecondsAfterFinished();
         if (ttl != null && s.getCompletionTime() != null) {
             Instant expiry = Instant.parse(s.getCompletionTime()).plusSeconds(ttl);
@@ -547,8 +824,11 @@ public final class Decider {
         if (!obs.workers().isEmpty()) {
             if (s.getPhase() != Phase.Restarting) {
                 endAttempt("Suspend", "spec.suspend is true");
-                d.event(JobEvent.normal("Suspending", "spec.suspend is true: stopping every worker; they checkpoint "
-                        + "on SIGTERM and the job resumes from the latest checkpoint when unsuspended"));
+                d.event(
+                        JobEvent.normal(
+                                "Suspending",
+                                "spec.suspend is true: stopping every worker; they checkpoint "
+                                        + "on SIGTERM and the job resumes from the latest checkpoint when unsuspended"));
             } else {
                 deleteAll(obs.workers());
             }
@@ -556,20 +836,46 @@ public final class Decider {
         }
         if (s.getPhase() != Phase.Suspended) {
             s.setPhase(Phase.Suspended);
-            Conditions.set(s, Conditions.SUSPENDED, true, "Suspended", "spec.suspend is true; no worker runs", now,
+            Conditions.set(
+                    s,
+                    Conditions.SUSPENDED,
+                    true,
+                    "Suspended",
+                    "spec.suspend is true; no worker runs",
+                    now,
                     generation);
-            Conditions.set(s, Conditions.RESTARTING, false, "Suspended", "spec.suspend is true", now, generation);
-            Conditions.set(s, Conditions.RUNNING, false, "Suspended", "spec.suspend is true", now, generation);
-            d.event(JobEvent.normal("Suspended", "All workers stopped; latest checkpoint "
-                    + (s.getLatestCheckpoint() == null ? "none" : "step " + s.getLatestCheckpoint().getStep())));
+            Conditions.set(
+                    s,
+                    Conditions.RESTARTING,
+                    false,
+                    "Suspended",
+                    "spec.suspend is true",
+                    now,
+                    generation);
+            Conditions.set(
+                    s,
+                    Conditions.RUNNING,
+                    false,
+                    "Suspended",
+                    "spec.suspend is true",
+                    now,
+                    generation);
+            d.event(
+                    JobEvent.normal(
+                            "Suspended",
+                            "All workers stopped; latest checkpoint "
+                                    + (s.getLatestCheckpoint() == null
+                                            ? "none"
+                                            : "step " + s.getLatestCheckpoint().getStep())));
         }
     }
 
     private void deleteAll(List<WorkerView> workers) {
-        List<Action.DeleteWorkers.Target> targets = workers.stream()
-                .filter(w -> !w.deleting() || w.nodeGone())
-                .map(w -> new Action.DeleteWorkers.Target(w.name(), w.nodeGone()))
-                .toList();
+        List<Action.DeleteWorkers.Target> targets =
+                workers.stream()
+                        .filter(w -> !w.deleting() || w.nodeGone())
+                        .map(w -> new Action.DeleteWorkers.Target(w.name(), w.nodeGone()))
+                        .toList();
         if (!targets.isEmpty()) {
             d.act(new Action.DeleteWorkers(targets));
         }

@@ -11,25 +11,61 @@ public final class Decision {
     private final List<Action> actions = new ArrayList<>();
     private final List<JobEvent> events = new ArrayList<>();
     private Duration requeueAfter;
-    /** Set when this decision starts a recovery: from the end of the last attempt to its replacement. */
+
+    /**
+     * Set when this decision starts a recovery: from the end of the last attempt to its
+     * replacement.
+     */
     private Duration recoveryLatency;
+
     private String endedBy;
 
     Decision(TrainingJobStatus status) {
         this.status = status;
     }
 
-    public TrainingJobStatus status() { return status; }
-    public List<Action> actions() { return actions; }
-    public List<JobEvent> events() { return events; }
-    public Duration requeueAfter() { return requeueAfter; }
-    public Duration recoveryLatency() { return recoveryLatency; }
-    /** Preemption, Failure, InvalidCheckpoint… when this decision ended an attempt. */
-    public String endedBy() { return endedBy; }
+    public TrainingJobStatus status() {
+        return status;
+    }
 
-    void act(Action a) { actions.add(a); }
-    void event(JobEvent e) { events.add(e); }
-    void requeueAfter(Duration d) { requeueAfter = d; }
-    void recoveryLatency(Duration d) { recoveryLatency = d; }
-    void endedBy(String reason) { endedBy = reason; }
+    public List<Action> actions() {
+        return actions;
+    }
+
+    public List<JobEvent> events() {
+        return events;
+    }
+
+    public Duration requeueAfter() {
+        return requeueAfter;
+    }
+
+    public Duration recoveryLatency() {
+        return recoveryLatency;
+    }
+
+    /** Preemption, Failure, InvalidCheckpoint… when this decision ended an attempt. */
+    public String endedBy() {
+        return endedBy;
+    }
+
+    void act(Action a) {
+        actions.add(a);
+    }
+
+    void event(JobEvent e) {
+        events.add(e);
+    }
+
+    void requeueAfter(Duration d) {
+        requeueAfter = d;
+    }
+
+    void recoveryLatency(Duration d) {
+        recoveryLatency = d;
+    }
+
+    void endedBy(String reason) {
+        endedBy = reason;
+    }
 }

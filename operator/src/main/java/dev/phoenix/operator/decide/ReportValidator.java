@@ -10,10 +10,11 @@ import java.util.regex.Pattern;
 
 /**
  * Decides whether a report is believed, against what the trainer can have written: digests in the
- * trainer's format, a timeline id Phoenix hands out, an attempt that exists, a step within the job's
- * total steps and not ahead of the progress written with it, and (for the ConfigMap's checkpoint key) a
- * checkpoint the inventory written with it lists. A rejected report is a condition and an event, never a
- * status value (docs/design.md, "Checkpoint truth and safety"). Pure.
+ * trainer's format, a timeline id Phoenix hands out, an attempt that exists, a step within the
+ * job's total steps and not ahead of the progress written with it, and (for the ConfigMap's
+ * checkpoint key) a checkpoint the inventory written with it lists. A rejected report is a
+ * condition and an event, never a status value (docs/design.md, "Checkpoint truth and safety").
+ * Pure.
  */
 public final class ReportValidator {
     static final Pattern DIGEST = Pattern.compile("sha256:[0-9a-f]{64}");
@@ -30,8 +31,12 @@ public final class ReportValidator {
         this.jobUid = jobUid;
     }
 
-    /** A checkpoint report (ConfigMap key, or a pod's termination message when progress and inventory are null). */
-    List<String> checkpoint(String source, Report r, Report.Progress progress, Report.Inventory inventory) {
+    /**
+     * A checkpoint report (ConfigMap key, or a pod's termination message when progress and
+     * inventory are null).
+     */
+    List<String> checkpoint(
+            String source, Report r, Report.Progress progress, Report.Inventory inventory) {
         List<String> p = new ArrayList<>();
         String where = source + " (step " + r.step() + ")";
         if (!TIMELINE.matcher(String.valueOf(r.timeline())).matches()) {
@@ -46,13 +51,24 @@ public final class ReportValidator {
             p.add(where + ": stateDigest is not sha256:<64 hex digits>");
         }
         attempt(where, r.attempt(), p);
-        if (progress != null && Objects.equals(progress.timeline(), r.timeline())
-                && Objects.equals(progress.attempt(), r.attempt()) && r.step() > progress.step()) {
-            p.add(where + ": ahead of the progress reported with it (step " + progress.step() + ")");
+        if (progress != null
+                && Objects.equals(progress.timeline(), r.timeline())
+                && Objects.equals(progress.attempt(), r.attempt())
+                && r.step() > progress.step()) {
+            p.add(
+                    where
+                            + ": ahead of the progress reported with it (step "
+                            + progress.step()
+                            + ")");
         }
-        if (inventory != null && Objects.equals(inventory.timeline(), r.timeline()) && inventory.checkpoints() != null
-                && inventory.checkpoints().stream().noneMatch(e -> Objects.equals(e.step(), r.step())
-                        && Objects.equals(e.digest(), r.digest()))) {
+        if (inventory != null
+                && Objects.equals(inventory.timeline(), r.timeline())
+                && inventory.checkpoints() != null
+                && inventory.checkpoints().stream()
+                        .noneMatch(
+                                e ->
+                                        Objects.equals(e.step(), r.step())
+                                                && Objects.equals(e.digest(), r.digest()))) {
             p.add(where + ": not in the inventory of checkpoints on disk reported with it");
         }
         return p;
@@ -77,13 +93,24 @@ public final class ReportValidator {
             return p;
         }
         attempt(where, inv.attempt(), p);
-        if (inv.jobUid() != null && (!UID.matcher(inv.jobUid()).matches()
-                || (jobUid != null && !jobUid.equals(inv.jobUid())))) {
-            p.add(where + ": written for job uid " + abbreviate(inv.jobUid()) + ", this job is " + jobUid);
+        if (inv.jobUid() != null
+                && (!UID.matcher(inv.jobUid()).matches()
+                        || (jobUid != null && !jobUid.equals(inv.jobUid())))) {
+            p.add(
+                    where
+                            + ": written for job uid "
+                            + abbreviate(inv.jobUid())
+                            + ", this job is "
+                            + jobUid);
         }
         if (inv.checkpoints().size() > dev.phoenix.operator.status.CheckpointHistory.LIMIT) {
-            p.add(where + ": " + inv.checkpoints().size() + " entries, more than the "
-                    + dev.phoenix.operator.status.CheckpointHistory.LIMIT + " a trainer lists");
+            p.add(
+                    where
+                            + ": "
+                            + inv.checkpoints().size()
+                            + " entries, more than the "
+                            + dev.phoenix.operator.status.CheckpointHistory.LIMIT
+                            + " a trainer lists");
             return p;
         }
         Long previous = null;
@@ -119,8 +146,13 @@ public final class ReportValidator {
 
     private void attempt(String where, Integer attempt, List<String> p) {
         if (attempt == null || attempt < 1 || attempt > status.attemptOrZero()) {
-            p.add(where + ": attempt " + attempt + " is not an attempt of this job (latest " + status.attemptOrZero()
-                    + ")");
+            p.add(
+                    where
+                            + ": attempt "
+                            + attempt
+                            + " is not an attempt of this job (latest "
+                            + status.attemptOrZero()
+                            + ")");
         }
     }
 

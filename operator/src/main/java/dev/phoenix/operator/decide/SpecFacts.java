@@ -16,9 +16,10 @@ public final class SpecFacts {
     private SpecFacts() {}
 
     /**
-     * The job's total steps where the template states them: a literal {@code PHOENIX_TOTAL_STEPS} value or a
-     * {@code --steps N} / {@code --steps=N} argument of the first container (the trainer's own flags; the last
-     * one wins, as for the trainer). Empty when a custom image says nothing Phoenix can read.
+     * The job's total steps where the template states them: a literal {@code PHOENIX_TOTAL_STEPS}
+     * value or a {@code --steps N} / {@code --steps=N} argument of the first container (the
+     * trainer's own flags; the last one wins, as for the trainer). Empty when a custom image says
+     * nothing Phoenix can read.
      */
     public static OptionalLong totalSteps(TrainingJobSpec spec) {
         PodSpec pod = spec.getTemplate() == null ? null : spec.getTemplate().getSpec();
@@ -29,7 +30,8 @@ public final class SpecFacts {
         OptionalLong found = OptionalLong.empty();
         if (c.getEnv() != null) {
             for (EnvVar e : c.getEnv()) {
-                if (dev.phoenix.operator.Names.ENV_TOTAL_STEPS.equals(e.getName()) && e.getValue() != null) {
+                if (dev.phoenix.operator.Names.ENV_TOTAL_STEPS.equals(e.getName())
+                        && e.getValue() != null) {
                     found = parse(e.getValue());
                 }
             }
@@ -64,14 +66,18 @@ public final class SpecFacts {
     }
 
     /**
-     * Where the checkpoints of this spec live, independent of mount paths: {@code pvc:<claim>/<dir>} or
-     * {@code hostPath:<path>/<dir>} (the first container's mount). Two live jobs with the same location would
-     * move each other's checkpoints aside. Empty when the volume is of another kind or not found.
+     * Where the checkpoints of this spec live, independent of mount paths: {@code
+     * pvc:<claim>/<dir>} or {@code hostPath:<path>/<dir>} (the first container's mount). Two live
+     * jobs with the same location would move each other's checkpoints aside. Empty when the volume
+     * is of another kind or not found.
      */
     public static Optional<String> checkpointLocation(TrainingJobSpec spec) {
         PodSpec pod = spec.getTemplate() == null ? null : spec.getTemplate().getSpec();
         String path = spec.getCheckpoint() == null ? null : spec.getCheckpoint().getPath();
-        if (pod == null || path == null || pod.getContainers() == null || pod.getContainers().isEmpty()
+        if (pod == null
+                || path == null
+                || pod.getContainers() == null
+                || pod.getContainers().isEmpty()
                 || pod.getContainers().get(0).getVolumeMounts() == null) {
             return Optional.empty();
         }
@@ -87,12 +93,16 @@ public final class SpecFacts {
             return Optional.empty();
         }
         String mountName = best.getName();
-        Optional<Volume> volume = pod.getVolumes().stream().filter(v -> v.getName().equals(mountName)).findFirst();
+        Optional<Volume> volume =
+                pod.getVolumes().stream().filter(v -> v.getName().equals(mountName)).findFirst();
         if (volume.isEmpty()) {
             return Optional.empty();
         }
-        String rel = normalise((best.getSubPath() == null ? "" : best.getSubPath()) + "/"
-                + path.substring(strip(best.getMountPath()).length()));
+        String rel =
+                normalise(
+                        (best.getSubPath() == null ? "" : best.getSubPath())
+                                + "/"
+                                + path.substring(strip(best.getMountPath()).length()));
         Volume v = volume.get();
         if (v.getPersistentVolumeClaim() != null) {
             return Optional.of("pvc:" + v.getPersistentVolumeClaim().getClaimName() + rel);
@@ -104,7 +114,8 @@ public final class SpecFacts {
     }
 
     private static String strip(String mountPath) {
-        return mountPath.length() > 1 && mountPath.endsWith("/") ? mountPath.substring(0, mountPath.length() - 1)
+        return mountPath.length() > 1 && mountPath.endsWith("/")
+                ? mountPath.substring(0, mountPath.length() - 1)
                 : mountPath;
     }
 

@@ -11,8 +11,8 @@ import java.util.Map;
 
 /**
  * A short hash of what a worker pod is built from besides the contract variables: spec.template and
- * spec.checkpoint. Recorded per attempt, so a change of a running job is seen and applied with a visible
- * gang restart (event SpecChanged), never silently at some later restart.
+ * spec.checkpoint. Recorded per attempt, so a change of a running job is seen and applied with a
+ * visible gang restart (event SpecChanged), never silently at some later restart.
  */
 public final class SpecHash {
     private static final KubernetesSerialization SERIALIZATION = new KubernetesSerialization();
@@ -24,8 +24,9 @@ public final class SpecHash {
         parts.put("template", spec.getTemplate());
         parts.put("checkpoint", spec.getCheckpoint());
         try {
-            byte[] d = MessageDigest.getInstance("SHA-256")
-                    .digest(SERIALIZATION.asJson(parts).getBytes(StandardCharsets.UTF_8));
+            byte[] d =
+                    MessageDigest.getInstance("SHA-256")
+                            .digest(SERIALIZATION.asJson(parts).getBytes(StandardCharsets.UTF_8));
             return HexFormat.of().formatHex(d, 0, 8);
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);

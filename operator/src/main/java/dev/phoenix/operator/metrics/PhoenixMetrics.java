@@ -14,17 +14,25 @@ public final class PhoenixMetrics {
 
     public PhoenixMetrics(MeterRegistry registry) {
         this.registry = registry;
-        this.recoveryLatency = Timer.builder("phoenix.recovery.latency")
-                .description("From the end of an attempt (preemption or failure observed) to its replacement gang created")
-                .publishPercentiles(0.5, 0.95, 0.99)
-                .register(registry);
-        this.recoveries = Counter.builder("phoenix.recoveries").description("Gang restarts").register(registry);
+        this.recoveryLatency =
+                Timer.builder("phoenix.recovery.latency")
+                        .description(
+                                "From the end of an attempt (preemption or failure observed) to its replacement gang created")
+                        .publishPercentiles(0.5, 0.95, 0.99)
+                        .register(registry);
+        this.recoveries =
+                Counter.builder("phoenix.recoveries")
+                        .description("Gang restarts")
+                        .register(registry);
     }
 
     public void record(Decision d) {
         if (d.endedBy() != null) {
-            Counter.builder("phoenix.attempt.endings").description("Attempts ended, by reason")
-                    .tag("reason", d.endedBy()).register(registry).increment();
+            Counter.builder("phoenix.attempt.endings")
+                    .description("Attempts ended, by reason")
+                    .tag("reason", d.endedBy())
+                    .register(registry)
+                    .increment();
         }
         Duration latency = d.recoveryLatency();
         if (latency != null) {

@@ -15,8 +15,8 @@ import java.util.function.Function;
 import java.util.function.Predicate;
 
 /**
- * The observe step: builds an {@link ObservedJob} from the informer caches. It reads, never writes, and
- * sends no request to the API server unless asked for a fresh report (see {@link #observe}).
+ * The observe step: builds an {@link ObservedJob} from the informer caches. It reads, never writes,
+ * and sends no request to the API server unless asked for a fresh report (see {@link #observe}).
  */
 public final class JobObserver {
     /** Lists a job's pods from the pod informer cache. */
@@ -29,18 +29,31 @@ public final class JobObserver {
     private final Function<TrainingJob, List<String>> missingResources;
     private final Function<TrainingJob, List<TrainingJob>> peers;
 
-    /** Largest value of the {@code checkpoint} and {@code progress} keys believed (the trainer writes ~300 bytes). */
+    /**
+     * Largest value of the {@code checkpoint} and {@code progress} keys believed (the trainer
+     * writes ~300 bytes).
+     */
     public static final int MAX_REPORT_BYTES = 4096;
-    /** Largest {@code inventory} value believed: 20 entries of ~250 bytes each, with room to spare. */
+
+    /**
+     * Largest {@code inventory} value believed: 20 entries of ~250 bytes each, with room to spare.
+     */
     public static final int MAX_INVENTORY_BYTES = 16384;
 
-    public JobObserver(PodLister pods, Function<TrainingJob, Optional<ConfigMap>> cachedReport,
-            Predicate<String> nodeExists, Clock clock) {
+    public JobObserver(
+            PodLister pods,
+            Function<TrainingJob, Optional<ConfigMap>> cachedReport,
+            Predicate<String> nodeExists,
+            Clock clock) {
         this(pods, cachedReport, nodeExists, clock, j -> List.of(), j -> List.of());
     }
 
-    public JobObserver(PodLister pods, Function<TrainingJob, Optional<ConfigMap>> cachedReport,
-            Predicate<String> nodeExists, Clock clock, Function<TrainingJob, List<String>> missingResources,
+    public JobObserver(
+            PodLister pods,
+            Function<TrainingJob, Optional<ConfigMap>> cachedReport,
+            Predicate<String> nodeExists,
+            Clock clock,
+            Function<TrainingJob, List<String>> missingResources,
             Function<TrainingJob, List<TrainingJob>> peers) {
         this.pods = pods;
         this.cachedReport = cachedReport;
@@ -51,9 +64,9 @@ public final class JobObserver {
     }
 
     /**
-     * @param freshReport when present, used instead of the cached report ConfigMap: the reconciler reads
-     *                    it live right before starting an attempt, so a report written during the old
-     *                    gang's termination is never missed because of cache lag
+     * @param freshReport when present, used instead of the cached report ConfigMap: the reconciler
+     *     reads it live right before starting an attempt, so a report written during the old gang's
+     *     termination is never missed because of cache lag
      */
     public ObservedJob observe(TrainingJob job, Optional<ConfigMap> freshReport) {
         List<WorkerView> workers = new ArrayList<>();
@@ -66,11 +79,18 @@ public final class JobObserver {
             }
             String node = pod.getSpec() == null ? null : pod.getSpec().getNodeName();
             boolean nodeGone = node != null && !nodeExists.test(node);
-            workers.add(new WorkerView(pod.getMetadata().getName(), rank, attempt,
-                    pod.getMetadata().getDeletionTimestamp() != null, nodeGone,
-                    PodClassifier.classify(pod, !nodeGone), terminationReport(pod)));
+            workers.add(
+                    new WorkerView(
+                            pod.getMetadata().getName(),
+                            rank,
+                            attempt,
+                            pod.getMetadata().getDeletionTimestamp() != null,
+                            nodeGone,
+                            PodClassifier.classify(pod, !nodeGone),
+                            terminationReport(pod)));
         }
-        workers.sort(Comparator.comparingInt(WorkerView::attempt).thenComparingInt(WorkerView::rank));
+        workers.sort(
+                Comparator.comparingInt(WorkerView::attempt).thenComparingInt(WorkerView::rank));
         Optional<ConfigMap> cm = freshReport.isPresent() ? freshReport : cachedReport.apply(job);
         Map<String, String> data = cm.map(ConfigMap::getData).orElse(Map.of());
         List<String> problems = new ArrayList<>();
@@ -83,16 +103,34 @@ public final class JobObserver {
         unreadable(checkpoint, report, Names.REPORT_KEY_CHECKPOINT, problems);
         unreadable(progress, p, Names.REPORT_KEY_PROGRESS, problems);
         unreadable(inventory, inv, Names.REPORT_KEY_INVENTORY, problems);
-        return new ObservedJob(job, workers, report, p, inv, List.copyOf(problems), missingResources.apply(job),
-                peers.apply(job), clock.instant());
+        return new ObservedJob(
+                job,
+                workers,
+                report,
+                p,
+                inv,
+                List.copyOf(problems),
+                missingResources.apply(job),
+                peers.apply(job),
+                clock.instant());
     }
 
-    /** The value of a report key, or null (with a problem) when it is larger than anything the trainer writes. */
-    private static String bounded(Map<String, String> data, String key, int max, List<String> problems) {
+    /**
+     * The value of a report key, or null (with a problem) when it is larger than anything the
+     * trainer writes.
+     */
+    private static String bounded(
+            Map<String, String> data, String key, int max, List<String> problems) {
         String v = data.get(key);
         if (v != null && v.length() > max) {
-            problems.add("report key " + key + " is " + v.length() + " bytes, more than the " + max
-                    + " a trainer writes; ignored");
+            problems.add(
+                    "report key "
+                            + key
+                            + " is "
+                            + v.length()
+                            + " bytes, more than the "
+                            + max
+                            + " a trainer writes; ignored");
             return null;
         }
         return v;
@@ -100,8 +138,14 @@ public final class JobObserver {
 
     private static void unreadable(String raw, Object parsed, String key, List<String> problems) {
         if (raw != null && !raw.isBlank() && parsed == null) {
-            problems.add("report key " + key + " is not a " + key + " report: "
-                    + PodClassifier.abbreviate(raw.length() > 80 ? raw.substring(0, 80) : raw));
+            problems.add(
+                    "report key "
+                            + key
+                            + " is not a "
+                            + key
+                            + " report: "
+                            + PodClassifier.abbreviate(
+                                    raw.length() > 80 ? raw.substring(0, 80) : raw));
         }
     }
 

@@ -5,7 +5,8 @@ package dev.phoenix.operator.observe;
  * "Preemption versus failure": the platform ending a pod is a preemption, the program ending itself
  * non-zero is a failure, exit 65 is the trainer refusing an invalid checkpoint.
  */
-public record PodOutcome(Kind kind, String reason, String message, Integer exitCode, Long invalidStep) {
+public record PodOutcome(
+        Kind kind, String reason, String message, Integer exitCode, Long invalidStep) {
     public enum Kind {
         /** No pod object (never created, or vanished). */
         MISSING,
@@ -13,21 +14,30 @@ public record PodOutcome(Kind kind, String reason, String message, Integer exitC
         PENDING,
         RUNNING,
         SUCCEEDED,
-        /** Ended by the platform: DisruptionTarget, eviction, node shutdown or loss, deletion by someone else. */
+        /**
+         * Ended by the platform: DisruptionTarget, eviction, node shutdown or loss, deletion by
+         * someone else.
+         */
         PREEMPTED,
         /** The program exited non-zero by itself. */
         FAILED,
-        /** The trainer exited 65: the checkpoint it was told to resume from is missing or invalid. */
+        /**
+         * The trainer exited 65: the checkpoint it was told to resume from is missing or invalid.
+         */
         CHECKPOINT_INVALID
     }
 
     /**
-     * Failure reason of a rank whose collective broke because a peer vanished (the trainer's termination result
-     * {@code PeerLost}): the peer's own fate, seen later, says whether the attempt was preempted or failed.
+     * Failure reason of a rank whose collective broke because a peer vanished (the trainer's
+     * termination result {@code PeerLost}): the peer's own fate, seen later, says whether the
+     * attempt was preempted or failed.
      */
     public static final String PEER_LOST = "PeerLost";
 
-    /** Termination result of a trainer refusing a directory that holds another job's checkpoints (exit 65). */
+    /**
+     * Termination result of a trainer refusing a directory that holds another job's checkpoints
+     * (exit 65).
+     */
     public static final String DIRECTORY_IN_USE = "CheckpointDirectoryInUse";
 
     public static PodOutcome of(Kind kind) {
@@ -56,6 +66,9 @@ public record PodOutcome(Kind kind, String reason, String message, Integer exitC
     }
 
     public boolean ended() {
-        return kind == Kind.SUCCEEDED || kind == Kind.PREEMPTED || kind == Kind.FAILED || kind == Kind.CHECKPOINT_INVALID;
+        return kind == Kind.SUCCEEDED
+                || kind == Kind.PREEMPTED
+                || kind == Kind.FAILED
+                || kind == Kind.CHECKPOINT_INVALID;
     }
 }

@@ -1,17 +1,24 @@
 package dev.phoenix.operator.resume;
 
 /**
- * Where the next attempt starts: {@code step} 0 means from scratch (only the pod factory turns that into
- * the wire value {@code -1} of PHOENIX_RESUME_STEP). {@code newTimeline} is true when the gang branches
- * off: the trainer moves every directory newer than {@code step} aside, so status forgets them too.
+ * Where the next attempt starts: {@code step} 0 means from scratch (only the pod factory turns that
+ * into the wire value {@code -1} of PHOENIX_RESUME_STEP). {@code newTimeline} is true when the gang
+ * branches off: the trainer moves every directory newer than {@code step} aside, so status forgets
+ * them too.
  */
-public record ResumePlan(long step, boolean pinned, String timeline, boolean newTimeline, Cause cause) {
+public record ResumePlan(
+        long step, boolean pinned, String timeline, boolean newTimeline, Cause cause) {
     public enum Cause {
         /** spec.resumeStep was set or changed: exactly that step, never another. */
         PINNED,
-        /** The last attempt's checkpoint was refused: the newest older one on disk (the inventory). */
+        /**
+         * The last attempt's checkpoint was refused: the newest older one on disk (the inventory).
+         */
         FALLBACK,
-        /** A restart after a preemption, failure, suspend or spec change: the newest valid checkpoint. */
+        /**
+         * A restart after a preemption, failure, suspend or spec change: the newest valid
+         * checkpoint.
+         */
         LATEST
     }
 

@@ -10,17 +10,17 @@ import java.util.List;
 
 /**
  * The one place that decides where a gang (re)starts: step, pin and timeline, from the spec and the
- * status alone (whose {@code checkpoints} mirror the trainer's inventory of what is on disk). Pure; the
- * table of cases is {@code ResumePolicyTest}.
+ * status alone (whose {@code checkpoints} mirror the trainer's inventory of what is on disk). Pure;
+ * the table of cases is {@code ResumePolicyTest}.
  *
  * <ol>
  *   <li>spec.resumeStep set or changed since it was last applied: exactly that step, pinned; a new
- *       timeline unless it is the job's first attempt.</li>
- *   <li>the last attempt ended because its checkpoint was refused (and was not pinned: a pinned one fails
- *       the job instead): the newest valid checkpoint on disk older than the refused step, on a new
- *       timeline; from scratch if there is none.</li>
- *   <li>otherwise: the newest valid checkpoint known, the reported latest or the newest on disk, whichever
- *       is newer, so that nothing valid newer than the chosen step is ever moved aside.</li>
+ *       timeline unless it is the job's first attempt.
+ *   <li>the last attempt ended because its checkpoint was refused (and was not pinned: a pinned one
+ *       fails the job instead): the newest valid checkpoint on disk older than the refused step, on
+ *       a new timeline; from scratch if there is none.
+ *   <li>otherwise: the newest valid checkpoint known, the reported latest or the newest on disk,
+ *       whichever is newer, so that nothing valid newer than the chosen step is ever moved aside.
  * </ol>
  */
 public final class ResumePolicy {
@@ -30,27 +30,41 @@ public final class ResumePolicy {
 
     /** True when spec.resumeStep asks for a (re)start that has not happened yet. */
     public static boolean pinRequested(TrainingJobSpec spec, TrainingJobStatus status) {
-        return spec.getResumeStep() != null && !spec.getResumeStep().equals(status.getAppliedResumeStep());
+        return spec.getResumeStep() != null
+                && !spec.getResumeStep().equals(status.getAppliedResumeStep());
     }
 
     public static ResumePlan next(TrainingJobSpec spec, TrainingJobStatus status) {
         String timeline = status.getTimeline() == null ? Timelines.FIRST : status.getTimeline();
         boolean started = status.attemptOrZero() > 0;
         if (pinRequested(spec, status)) {
-            return new ResumePlan(spec.getResumeStep(), true, started ? Timelines.next(timeline) : timeline, started,
+            return new ResumePlan(
+                    spec.getResumeStep(),
+                    true,
+                    started ? Timelines.next(timeline) : timeline,
+                    started,
                     ResumePlan.Cause.PINNED);
         }
         AttemptRecord last = status.getCurrentAttempt();
         if (last != null && INVALID_CHECKPOINT.equals(last.getEndReason())) {
             long refused = last.getResumeStep() == null ? 0 : last.getResumeStep();
             long fallback = newestUsable(status.getCheckpoints(), refused);
-            return new ResumePlan(fallback, false, Timelines.next(timeline), true, ResumePlan.Cause.FALLBACK);
+            return new ResumePlan(
+                    fallback, false, Timelines.next(timeline), true, ResumePlan.Cause.FALLBACK);
         }
         CheckpointRecord latest = status.getLatestCheckpoint();
-        // latestCheckpoint is always of the current line: a branch replaces it (Decider.startAttempt).
-        long fromLatest = latest != null && latest.usable() && latest.getStep() != null ? latest.getStep() : 0;
+        // latestCheckpoint is always of the current line: a branch replaces it
+        // (Decider.startAttempt).
+        long fromLatest =
+                latest != null && latest.usable() && latest.getStep() != null
+                        ? latest.getStep()
+                        : 0;
         long fromDisk = newestUsable(status.getCheckpoints(), Long.MAX_VALUE);
-        return new ResumePlan(Math.max(Math.max(fromLatest, fromDisk), 0), false, timeline, false,
+        return new ResumePlan(
+                Math.max(Math.max(fromLatest, fromDisk), 0),
+                false,
+                timeline,
+                false,
                 ResumePlan.Cause.LATEST);
     }
 

@@ -7,9 +7,9 @@ import dev.phoenix.api.v1alpha1.TrainingJobStatus;
 import java.util.List;
 
 /**
- * Bounds every field of status, whatever a report, a pod or a user put into the strings it came from,
- * so that no input can make a status write too large for etcd (issue 12: a 900 KiB report value once
- * failed every status write). Applied to every decision before it is written.
+ * Bounds every field of status, whatever a report, a pod or a user put into the strings it came
+ * from, so that no input can make a status write too large for etcd (issue 12: a 900 KiB report
+ * value once failed every status write). Applied to every decision before it is written.
  */
 public final class StatusBounds {
     public static final int MESSAGE = 1024;
@@ -25,7 +25,8 @@ public final class StatusBounds {
         s.setCompletionTime(cut(s.getCompletionTime(), SHORT));
         bound(s.getLatestCheckpoint());
         if (s.getCheckpoints() != null) {
-            while (s.getCheckpoints().size() > CheckpointHistory.LIMIT + CheckpointHistory.INVALID_LIMIT) {
+            while (s.getCheckpoints().size()
+                    > CheckpointHistory.LIMIT + CheckpointHistory.INVALID_LIMIT) {
                 s.getCheckpoints().remove(s.getCheckpoints().size() - 1);
             }
             s.getCheckpoints().forEach(StatusBounds::bound);

@@ -1,9 +1,9 @@
 package dev.phoenix.operator.status;
 
 /**
- * Timeline ids are {@code t1}, {@code t2}, …: a new one begins whenever a gang resumes from a step older
- * than the newest checkpoint known, so checkpoints and reports of the abandoned line can never be
- * mistaken for the new one's.
+ * Timeline ids are {@code t1}, {@code t2}, …: a new one begins whenever a gang resumes from a step
+ * older than the newest checkpoint known, so checkpoints and reports of the abandoned line can
+ * never be mistaken for the new one's.
  */
 public final class Timelines {
     public static final String FIRST = "t1";

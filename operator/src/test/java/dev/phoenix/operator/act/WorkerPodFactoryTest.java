@@ -16,7 +16,8 @@ import org.junit.jupiter.api.Test;
 class WorkerPodFactoryTest {
     static TrainingJob job() {
         TrainingJob job = new TrainingJob();
-        job.setMetadata(new ObjectMetaBuilder().withName("llm").withNamespace("ml").withUid("u1").build());
+        job.setMetadata(
+                new ObjectMetaBuilder().withName("llm").withNamespace("ml").withUid("u1").build());
         TrainingJobSpec spec = new TrainingJobSpec();
         spec.setReplicas(2);
         CheckpointSpec c = new CheckpointSpec();
@@ -24,12 +25,28 @@ class WorkerPodFactoryTest {
         c.setIntervalSteps(50);
         c.setKeepLatest(4);
         spec.setCheckpoint(c);
-        spec.setTemplate(new PodTemplateSpecBuilder().withNewMetadata().addToLabels("team", "nlp").endMetadata()
-                .withNewSpec().withRestartPolicy("OnFailure").withTerminationGracePeriodSeconds(45L)
-                .addNewContainer().withName("trainer").withImage("phoenix/trainer:0.1.0")
-                .addNewEnv().withName("PHOENIX_RANK").withValue("7").endEnv()
-                .addNewEnv().withName("OUT").withValue("$(PHOENIX_CHECKPOINT_DIR)/out").endEnv()
-                .endContainer().endSpec().build());
+        spec.setTemplate(
+                new PodTemplateSpecBuilder()
+                        .withNewMetadata()
+                        .addToLabels("team", "nlp")
+                        .endMetadata()
+                        .withNewSpec()
+                        .withRestartPolicy("OnFailure")
+                        .withTerminationGracePeriodSeconds(45L)
+                        .addNewContainer()
+                        .withName("trainer")
+                        .withImage("phoenix/trainer:0.1.0")
+                        .addNewEnv()
+                        .withName("PHOENIX_RANK")
+                        .withValue("7")
+                        .endEnv()
+                        .addNewEnv()
+                        .withName("OUT")
+                        .withValue("$(PHOENIX_CHECKPOINT_DIR)/out")
+                        .endEnv()
+                        .endContainer()
+                        .endSpec()
+                        .build());
         job.setSpec(spec);
         return job;
     }
@@ -38,30 +55,51 @@ class WorkerPodFactoryTest {
     void podCarriesTheWholeContractAndTheUserCannotOverrideRank() {
         Pod pod = WorkerPodFactory.build(job(), 1, 3, 40, "t2");
         assertThat(pod.getMetadata().getName()).isEqualTo("llm-worker-1");
-        assertThat(pod.getMetadata().getLabels()).containsEntry("phoenix.dev/job", "llm")
-                .containsEntry("phoenix.dev/rank", "1").containsEntry("phoenix.dev/attempt", "3")
+        assertThat(pod.getMetadata().getLabels())
+                .containsEntry("phoenix.dev/job", "llm")
+                .containsEntry("phoenix.dev/rank", "1")
+                .containsEntry("phoenix.dev/attempt", "3")
                 .containsEntry("team", "nlp");
-        assertThat(pod.getMetadata().getOwnerReferences()).singleElement()
+        assertThat(pod.getMetadata().getOwnerReferences())
+                .singleElement()
                 .satisfies(o -> assertThat(o.getController()).isTrue());
         assertThat(pod.getSpec().getRestartPolicy()).isEqualTo("Never");
         assertThat(pod.getSpec().getHostname()).isEqualTo("llm-worker-1");
         assertThat(pod.getSpec().getSubdomain()).isEqualTo("llm");
         assertThat(pod.getSpec().getServiceAccountName()).isEqualTo("llm-trainer");
-        Map<String, String> env = pod.getSpec().getContainers().get(0).getEnv().stream()
-                .filter(e -> e.getValue() != null).collect(Collectors.toMap(EnvVar::getName, EnvVar::getValue));
-        assertThat(env).containsEntry("PHOENIX_JOB_NAME", "llm").containsEntry("PHOENIX_NAMESPACE", "ml")
-                .containsEntry("PHOENIX_ATTEMPT", "3").containsEntry("PHOENIX_RANK", "1")
-                .containsEntry("PHOENIX_WORLD_SIZE", "2").containsEntry("RANK", "1").containsEntry("WORLD_SIZE", "2")
-                .containsEntry("MASTER_ADDR", "llm-worker-0.llm").containsEntry("MASTER_PORT", "29500")
-                .containsEntry("PHOENIX_CHECKPOINT_DIR", "/ckpt").containsEntry("PHOENIX_CHECKPOINT_INTERVAL", "50")
-                .containsEntry("PHOENIX_CHECKPOINT_KEEP", "4").containsEntry("PHOENIX_RESUME_STEP", "40")
-                .containsEntry("PHOENIX_TIMELINE", "t2").containsEntry("PHOENIX_REPORT_CONFIGMAP", "llm-report")
-                .containsEntry("PHOENIX_GRACE_SECONDS", "45").containsEntry("OUT", "$(PHOENIX_CHECKPOINT_DIR)/out");
-        var podName = pod.getSpec().getContainers().get(0).getEnv().stream()
-                .filter(e -> e.getName().equals("PHOENIX_POD_NAME")).findFirst().orElseThrow();
+        Map<String, String> env =
+                pod.getSpec().getContainers().get(0).getEnv().stream()
+                        .filter(e -> e.getValue() != null)
+                        .collect(Collectors.toMap(EnvVar::getName, EnvVar::getValue));
+        assertThat(env)
+                .containsEntry("PHOENIX_JOB_NAME", "llm")
+                .containsEntry("PHOENIX_NAMESPACE", "ml")
+                .containsEntry("PHOENIX_ATTEMPT", "3")
+                .containsEntry("PHOENIX_RANK", "1")
+                .containsEntry("PHOENIX_WORLD_SIZE", "2")
+                .containsEntry("RANK", "1")
+                .containsEntry("WORLD_SIZE", "2")
+                .containsEntry("MASTER_ADDR", "llm-worker-0.llm")
+                .containsEntry("MASTER_PORT", "29500")
+                .containsEntry("PHOENIX_CHECKPOINT_DIR", "/ckpt")
+                .containsEntry("PHOENIX_CHECKPOINT_INTERVAL", "50")
+                .containsEntry("PHOENIX_CHECKPOINT_KEEP", "4")
+                .containsEntry("PHOENIX_RESUME_STEP", "40")
+                .containsEntry("PHOENIX_TIMELINE", "t2")
+                .containsEntry("PHOENIX_REPORT_CONFIGMAP", "llm-report")
+                .containsEntry("PHOENIX_GRACE_SECONDS", "45")
+                .containsEntry("OUT", "$(PHOENIX_CHECKPOINT_DIR)/out");
+        var podName =
+                pod.getSpec().getContainers().get(0).getEnv().stream()
+                        .filter(e -> e.getName().equals("PHOENIX_POD_NAME"))
+                        .findFirst()
+                        .orElseThrow();
         assertThat(podName.getValueFrom().getFieldRef().getFieldPath()).isEqualTo("metadata.name");
         // The user's variable that refers to a contract variable comes after it, so $(…) expands.
-        var names = pod.getSpec().getContainers().get(0).getEnv().stream().map(EnvVar::getName).toList();
+        var names =
+                pod.getSpec().getContainers().get(0).getEnv().stream()
+                        .map(EnvVar::getName)
+                        .toList();
         assertThat(names.indexOf("OUT")).isGreaterThan(names.indexOf("PHOENIX_CHECKPOINT_DIR"));
         assertThat(names).containsOnlyOnce("PHOENIX_RANK");
     }
@@ -70,10 +108,12 @@ class WorkerPodFactoryTest {
     void everyRankOfAnAttemptGetsTheSameResumeStepAndTimeline() {
         for (int rank = 0; rank < 2; rank++) {
             Pod pod = WorkerPodFactory.build(job(), rank, 2, 40, "t1");
-            assertThat(pod.getSpec().getContainers().get(0).getEnv()).anySatisfy(e -> {
-                assertThat(e.getName()).isEqualTo("PHOENIX_RESUME_STEP");
-                assertThat(e.getValue()).isEqualTo("40");
-            });
+            assertThat(pod.getSpec().getContainers().get(0).getEnv())
+                    .anySatisfy(
+                            e -> {
+                                assertThat(e.getName()).isEqualTo("PHOENIX_RESUME_STEP");
+                                assertThat(e.getValue()).isEqualTo("40");
+                            });
         }
     }
 
@@ -82,6 +122,7 @@ class WorkerPodFactoryTest {
         TrainingJob job = job();
         WorkerPodFactory.build(job, 0, 1, -1, "t1");
         assertThat(job.getSpec().getTemplate().getSpec().getRestartPolicy()).isEqualTo("OnFailure");
-        assertThat(job.getSpec().getTemplate().getSpec().getContainers().get(0).getEnv()).hasSize(2);
+        assertThat(job.getSpec().getTemplate().getSpec().getContainers().get(0).getEnv())
+                .hasSize(2);
     }
 }

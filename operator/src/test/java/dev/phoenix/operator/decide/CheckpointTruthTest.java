@@ -26,8 +26,8 @@ import java.util.Random;
 import org.junit.jupiter.api.Test;
 
 /**
- * Issue 12, items 1–7 at the decision level: what is on disk is the truth, reports are validated and
- * bounded, spec problems are visible. Each test failed on the code before (see the issue note).
+ * Issue 12, items 1–7 at the decision level: what is on disk is the truth, reports are validated
+ * and bounded, spec problems are visible. Each test failed on the code before (see the issue note).
  */
 class CheckpointTruthTest {
     private static final KubernetesSerialization JSON = new KubernetesSerialization();
@@ -40,11 +40,14 @@ class CheckpointTruthTest {
         j.checkpoint(20, "t1").running();
         j.checkpoint(40, "t1").running();
         j.checkpoint(60, "t1").inventory(60, 40).running();
-        assertThat(j.job.getStatus().getCheckpoints()).extracting(CheckpointRecord::getStep).containsExactly(60L, 40L);
+        assertThat(j.job.getStatus().getCheckpoints())
+                .extracting(CheckpointRecord::getStep)
+                .containsExactly(60L, 40L);
         j.set(0, PodOutcome.preempted("EvictionByEvictionAPI", "")).decide();
         assertThat(create(j.gone()).resumeStep()).isEqualTo(60);
         j.running();
-        j.set(0, PodOutcome.checkpointInvalid(60L, "step-0000000060: no such checkpoint directory")).decide();
+        j.set(0, PodOutcome.checkpointInvalid(60L, "step-0000000060: no such checkpoint directory"))
+                .decide();
         Action.CreateWorkers c = create(j.gone());
         assertThat(c.resumeStep()).isEqualTo(40);
         j.running();
@@ -66,7 +69,9 @@ class CheckpointTruthTest {
         assertThat(condition.isTrue()).isFalse();
         assertThat(condition.getMessage()).contains("step 900").contains("not in the inventory");
         assertThat(d.events()).extracting(JobEvent::reason).containsOnlyOnce("ReportRejected");
-        assertThat(j.running().events()).extracting(JobEvent::reason).doesNotContain("ReportRejected");
+        assertThat(j.running().events())
+                .extracting(JobEvent::reason)
+                .doesNotContain("ReportRejected");
         j.set(0, PodOutcome.preempted("EvictionByEvictionAPI", "")).decide();
         assertThat(create(j.gone()).resumeStep()).isEqualTo(40);
     }
@@ -74,21 +79,31 @@ class CheckpointTruthTest {
     @Test
     void reportsWithForeignDigestsTimelinesAttemptsOrStepsAreRejected() {
         Jobs j = new Jobs(1);
-        j.job.getSpec().getTemplate().getSpec().getContainers().get(0).setArgs(List.of("--steps", "100"));
+        j.job.getSpec()
+                .getTemplate()
+                .getSpec()
+                .getContainers()
+                .get(0)
+                .setArgs(List.of("--steps", "100"));
         j.decide();
         j.running();
-        for (Report bad : List.of(
-                new Report(50, "md5:abc", null, 1, "t1", null),
-                new Report(500, Jobs.digest('d', 500), null, 1, "t1", null),
-                new Report(50, Jobs.digest('d', 50), null, 7, "t1", null),
-                new Report(-5, Jobs.digest('d', 5), null, 1, "t1", null))) {
+        for (Report bad :
+                List.of(
+                        new Report(50, "md5:abc", null, 1, "t1", null),
+                        new Report(500, Jobs.digest('d', 500), null, 1, "t1", null),
+                        new Report(50, Jobs.digest('d', 50), null, 7, "t1", null),
+                        new Report(-5, Jobs.digest('d', 5), null, 1, "t1", null))) {
             j.report = bad;
             Decision d = j.running();
             assertThat(d.status().getLatestCheckpoint()).as(bad.toString()).isNull();
-            assertThat(Conditions.find(d.status(), Conditions.REPORTS_VALID).orElseThrow().isTrue()).isFalse();
+            assertThat(Conditions.find(d.status(), Conditions.REPORTS_VALID).orElseThrow().isTrue())
+                    .isFalse();
         }
         j.inventory = new Report.Inventory("t1", 1, "uid-of-another-job", List.of());
-        assertThat(Conditions.find(j.running().status(), Conditions.REPORTS_VALID).orElseThrow().getMessage())
+        assertThat(
+                        Conditions.find(j.running().status(), Conditions.REPORTS_VALID)
+                                .orElseThrow()
+                                .getMessage())
                 .contains("uid-of-another-job");
     }
 
@@ -99,13 +114,28 @@ class CheckpointTruthTest {
         j.decide();
         Random random = new Random(12);
         String huge = "x".repeat(900 * 1024);
-        JobObserver observer = new JobObserver(job -> List.of(), job -> Optional.of(configMap(Map.of(
-                "checkpoint", "{\"step\":10,\"digest\":\"" + huge + "\",\"timeline\":\"t1\"}",
-                "progress", huge, "inventory", huge))), n -> true, Clock.fixed(Jobs.T0, ZoneOffset.UTC));
+        JobObserver observer =
+                new JobObserver(
+                        job -> List.of(),
+                        job ->
+                                Optional.of(
+                                        configMap(
+                                                Map.of(
+                                                        "checkpoint",
+                                                        "{\"step\":10,\"digest\":\""
+                                                                + huge
+                                                                + "\",\"timeline\":\"t1\"}",
+                                                        "progress",
+                                                        huge,
+                                                        "inventory",
+                                                        huge))),
+                        n -> true,
+                        Clock.fixed(Jobs.T0, ZoneOffset.UTC));
         var obs = observer.observe(j.job, Optional.empty());
         assertThat(obs.checkpointReport()).isNull();
         assertThat(obs.reportProblems()).hasSize(3);
-        // Every other way a string reaches status: reports within the size bound, pod messages, names.
+        // Every other way a string reaches status: reports within the size bound, pod messages,
+        // names.
         for (int round = 0; round < 50; round++) {
             String s = randomString(random, 4000);
             j.report = new Report(random.nextInt(1000), s, s, 1, "t1", s);
@@ -113,8 +143,15 @@ class CheckpointTruthTest {
             j.reportProblems = List.of(s, s, s, s, obs.reportProblems().get(0));
             j.workers.clear();
             j.workers.add(Jobs.worker(0, 1, PodOutcome.cannotStart(s, s)));
-            j.workers.add(new dev.phoenix.operator.observe.WorkerView("llm-worker-1", 1, 1, false, false,
-                    PodOutcome.failed(1, s, s), new Report(3, s, s, 1, "t1", s)));
+            j.workers.add(
+                    new dev.phoenix.operator.observe.WorkerView(
+                            "llm-worker-1",
+                            1,
+                            1,
+                            false,
+                            false,
+                            PodOutcome.failed(1, s, s),
+                            new Report(3, s, s, 1, "t1", s)));
             Decision d = j.decide();
             assertThat(JSON.asJson(d.status()).length()).as("status size").isLessThan(32 * 1024);
             if (d.status().getPhase() != Phase.Pending && d.status().getPhase() != Phase.Running) {
@@ -128,21 +165,37 @@ class CheckpointTruthTest {
     void aPinnedStepBeyondTheTotalStepsIsASpecProblemAndTheTrainersRefusalNeverAFailure() {
         // Item 4: resumeStep 999999 > --steps made the trainer exit 2, counted as failures.
         Jobs j = new Jobs(1);
-        j.job.getSpec().getTemplate().getSpec().getContainers().get(0).setArgs(List.of("--steps", "300"));
+        j.job.getSpec()
+                .getTemplate()
+                .getSpec()
+                .getContainers()
+                .get(0)
+                .setArgs(List.of("--steps", "300"));
         j.job.getSpec().setResumeStep(999_999L);
         Decision d = j.decide();
         assertThat(d.actions()).noneMatch(a -> a instanceof Action.CreateWorkers);
         assertThat(Conditions.find(d.status(), Conditions.SPEC_VALID).orElseThrow().getMessage())
-                .contains("spec.resumeStep").contains("999999").contains("300");
-        // Where the total is not in the template, the trainer refuses it (exit 65): an invalid pinned step.
+                .contains("spec.resumeStep")
+                .contains("999999")
+                .contains("300");
+        // Where the total is not in the template, the trainer refuses it (exit 65): an invalid
+        // pinned step.
         Jobs k = new Jobs(1);
         k.job.getSpec().setResumeStep(999_999L);
         k.decide();
         assertThat(k.job.getStatus().getLatestCheckpoint().usable()).isTrue();
-        assertThat(k.job.getStatus().getLatestCheckpoint().getValid()).as("not claimed valid").isNull();
+        assertThat(k.job.getStatus().getLatestCheckpoint().getValid())
+                .as("not claimed valid")
+                .isNull();
         k.running();
-        Decision refused = k.set(0, PodOutcome.checkpointInvalid(999_999L, "resume step 999999 is beyond the job's "
-                + "total steps (--steps 300)")).decide();
+        Decision refused =
+                k.set(
+                                0,
+                                PodOutcome.checkpointInvalid(
+                                        999_999L,
+                                        "resume step 999999 is beyond the job's "
+                                                + "total steps (--steps 300)"))
+                        .decide();
         assertThat(refused.status().getPhase()).isEqualTo(Phase.Failed);
         assertThat(refused.status().getFailures()).isZero();
         assertThat(Conditions.find(refused.status(), Conditions.FAILED).orElseThrow().getReason())
@@ -163,7 +216,15 @@ class CheckpointTruthTest {
         assertThat(spec.isTrue()).isFalse();
         assertThat(spec.getMessage()).contains("ml/llm").contains("pvc:ml/ckpt");
         // A subPath of its own is another location.
-        second.job.getSpec().getTemplate().getSpec().getContainers().get(0).getVolumeMounts().get(0).setSubPath("other");
+        second.job
+                .getSpec()
+                .getTemplate()
+                .getSpec()
+                .getContainers()
+                .get(0)
+                .getVolumeMounts()
+                .get(0)
+                .setSubPath("other");
         assertThat(second.decide().actions()).anyMatch(a -> a instanceof Action.CreateWorkers);
     }
 
@@ -186,7 +247,12 @@ class CheckpointTruthTest {
         Jobs j = new Jobs(2);
         j.decide();
         j.checkpoint(40, "t1").inventory(40).running();
-        j.job.getSpec().getTemplate().getSpec().getContainers().get(0).setImage("phoenix/trainer:0.2.0");
+        j.job.getSpec()
+                .getTemplate()
+                .getSpec()
+                .getContainers()
+                .get(0)
+                .setImage("phoenix/trainer:0.2.0");
         Decision d = j.running();
         assertThat(d.status().getPhase()).isEqualTo(Phase.Restarting);
         assertThat(d.events()).extracting(JobEvent::reason).contains("SpecChanged");
@@ -198,11 +264,23 @@ class CheckpointTruthTest {
     @Test
     void podsThatCannotStartSurfaceWithTheirOwnReasonAndTheJobIsNotRunning() {
         // Item 7: CreateContainerConfigError left the job Running/AllWorkersRunning.
-        Pod pod = new PodBuilder().withMetadata(new ObjectMetaBuilder().withName("llm-worker-0").build())
-                .withNewStatus().withPhase("Pending").withContainerStatuses(new ContainerStatusBuilder().withName("trainer")
-                        .withNewState().withNewWaiting().withReason("CreateContainerConfigError")
-                        .withMessage("secret \"hf-token\" not found").endWaiting().endState().build())
-                .endStatus().build();
+        Pod pod =
+                new PodBuilder()
+                        .withMetadata(new ObjectMetaBuilder().withName("llm-worker-0").build())
+                        .withNewStatus()
+                        .withPhase("Pending")
+                        .withContainerStatuses(
+                                new ContainerStatusBuilder()
+                                        .withName("trainer")
+                                        .withNewState()
+                                        .withNewWaiting()
+                                        .withReason("CreateContainerConfigError")
+                                        .withMessage("secret \"hf-token\" not found")
+                                        .endWaiting()
+                                        .endState()
+                                        .build())
+                        .endStatus()
+                        .build();
         PodOutcome outcome = dev.phoenix.operator.observe.PodClassifier.classify(pod, true);
         Jobs j = new Jobs(2);
         j.decide();
@@ -212,9 +290,13 @@ class CheckpointTruthTest {
         var running = Conditions.find(d.status(), Conditions.RUNNING).orElseThrow();
         assertThat(running.isTrue()).isFalse();
         assertThat(running.getReason()).isEqualTo("CreateContainerConfigError");
-        assertThat(running.getMessage()).contains("llm-worker-1").contains("secret \"hf-token\" not found");
+        assertThat(running.getMessage())
+                .contains("llm-worker-1")
+                .contains("secret \"hf-token\" not found");
         assertThat(d.events()).extracting(JobEvent::reason).containsOnlyOnce("WorkerNotStarting");
-        assertThat(j.decide().events()).extracting(JobEvent::reason).doesNotContain("WorkerNotStarting");
+        assertThat(j.decide().events())
+                .extracting(JobEvent::reason)
+                .doesNotContain("WorkerNotStarting");
         j.pods(1, PodOutcome.Kind.RUNNING);
         assertThat(j.decide().status().getPhase()).isEqualTo(Phase.Running);
     }
@@ -224,10 +306,17 @@ class CheckpointTruthTest {
         Jobs j = new Jobs(1);
         j.decide();
         j.running();
-        Decision d = j.set(0, PodOutcome.checkpointInvalid(PodOutcome.DIRECTORY_IN_USE, 0L,
-                "checkpoint directory /ckpt holds another job's checkpoints: step-0000000010 belongs to job ml/old")).decide();
+        Decision d =
+                j.set(
+                                0,
+                                PodOutcome.checkpointInvalid(
+                                        PodOutcome.DIRECTORY_IN_USE,
+                                        0L,
+                                        "checkpoint directory /ckpt holds another job's checkpoints: step-0000000010 belongs to job ml/old"))
+                        .decide();
         assertThat(d.status().getPhase()).isEqualTo(Phase.Failed);
-        assertThat(Conditions.find(d.status(), Conditions.FAILED).orElseThrow().getMessage()).contains("ml/old");
+        assertThat(Conditions.find(d.status(), Conditions.FAILED).orElseThrow().getMessage())
+                .contains("ml/old");
     }
 
     @Test
@@ -235,16 +324,27 @@ class CheckpointTruthTest {
         Jobs j = new Jobs(1);
         Action.CreateWorkers c = create(j.decide());
         assertThat(c.resumeStep()).isZero();
-        Pod pod = dev.phoenix.operator.act.WorkerPodFactory.build(j.job, 0, c.attempt(), c.resumeStep(), c.timeline());
+        Pod pod =
+                dev.phoenix.operator.act.WorkerPodFactory.build(
+                        j.job, 0, c.attempt(), c.resumeStep(), c.timeline());
         List<EnvVar> env = pod.getSpec().getContainers().get(0).getEnv();
-        assertThat(env).filteredOn(e -> e.getName().equals("PHOENIX_RESUME_STEP")).extracting(EnvVar::getValue)
+        assertThat(env)
+                .filteredOn(e -> e.getName().equals("PHOENIX_RESUME_STEP"))
+                .extracting(EnvVar::getValue)
                 .containsExactly("-1");
-        assertThat(env).filteredOn(e -> e.getName().equals("PHOENIX_JOB_UID")).extracting(EnvVar::getValue)
+        assertThat(env)
+                .filteredOn(e -> e.getName().equals("PHOENIX_JOB_UID"))
+                .extracting(EnvVar::getValue)
                 .containsExactly("uid-1");
     }
 
     private static ConfigMap configMap(Map<String, String> data) {
-        return new ConfigMapBuilder().withNewMetadata().withName("llm-report").endMetadata().withData(data).build();
+        return new ConfigMapBuilder()
+                .withNewMetadata()
+                .withName("llm-report")
+                .endMetadata()
+                .withData(data)
+                .build();
     }
 
     private static String randomString(Random r, int max) {

@@ -38,8 +38,16 @@ class DeciderTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"PreemptionByScheduler", "EvictionByEvictionAPI", "DeletionByTaintManager",
-            "DeletionByPodGC", "TerminationByKubelet", "DeletedExternally", "NodeLost"})
+    @ValueSource(
+            strings = {
+                "PreemptionByScheduler",
+                "EvictionByEvictionAPI",
+                "DeletionByTaintManager",
+                "DeletionByPodGC",
+                "TerminationByKubelet",
+                "DeletedExternally",
+                "NodeLost"
+            })
     void preemptionRestartsTheGangFromTheLatestCheckpointWithoutCountingAFailure(String reason) {
         Jobs j = new Jobs(2);
         j.decide();
@@ -103,7 +111,9 @@ class DeciderTest {
         j.job.getSpec().setBackoffLimit(1);
         j.decide();
         j.running();
-        Decision first = j.set(0, PodOutcome.failed(1, "Error", "container trainer exited with code 1")).decide();
+        Decision first =
+                j.set(0, PodOutcome.failed(1, "Error", "container trainer exited with code 1"))
+                        .decide();
         assertThat(first.status().getPhase()).isEqualTo(Phase.Restarting);
         assertThat(first.status().getFailures()).isEqualTo(1);
         assertThat(first.status().getPreemptions()).isZero();
@@ -124,8 +134,10 @@ class DeciderTest {
         j.job.getSpec().setBackoffLimit(0);
         j.decide();
         j.running();
-        Decision d = j.set(0, PodOutcome.failed(1, "Error", "connection reset by peer"))
-                .set(2, PodOutcome.preempted("PreemptionByScheduler", "")).decide();
+        Decision d =
+                j.set(0, PodOutcome.failed(1, "Error", "connection reset by peer"))
+                        .set(2, PodOutcome.preempted("PreemptionByScheduler", ""))
+                        .decide();
         assertThat(d.status().getPhase()).isEqualTo(Phase.Restarting);
         assertThat(d.status().getFailures()).isZero();
         assertThat(d.status().getPreemptions()).isEqualTo(1);
@@ -133,25 +145,39 @@ class DeciderTest {
 
     @Test
     void aRankThatLostItsPeerCountsNothingUntilThePeersFateIsKnownThenAPreemption() {
-        // A node dies: rank 1 elsewhere exits PeerLost at once; the taint manager's word on rank 0 comes 20 s later.
+        // A node dies: rank 1 elsewhere exits PeerLost at once; the taint manager's word on rank 0
+        // comes 20 s later.
         Jobs j = new Jobs(2);
         j.job.getSpec().setBackoffLimit(0);
         j.decide();
         j.running();
-        Decision lost = j.set(1, PodOutcome.failed(1, PodOutcome.PEER_LOST, "lost the connection to rank 0")).decide();
+        Decision lost =
+                j.set(
+                                1,
+                                PodOutcome.failed(
+                                        1, PodOutcome.PEER_LOST, "lost the connection to rank 0"))
+                        .decide();
         assertThat(lost.status().getPhase()).isEqualTo(Phase.Restarting);
         assertThat(lost.status().getFailures()).as("failures while the cause is open").isZero();
         assertThat(lost.status().getPreemptions()).isZero();
         assertThat(lost.events()).anyMatch(e -> e.reason().equals("PeerLost"));
         // rank 0's pod cannot go (its kubelet is dead) until the platform acts on it
-        Decision still = j.set(0, PodOutcome.preempted("DeletedExternally", "deleted by Phoenix")).decide();
+        Decision still =
+                j.set(0, PodOutcome.preempted("DeletedExternally", "deleted by Phoenix")).decide();
         assertThat(still.status().getFailures()).isZero();
         assertThat(still.status().getPreemptions()).isZero();
-        Decision settled = j.set(0, PodOutcome.preempted("DeletionByTaintManager", "Taint manager: deleting due to "
-                + "NoExecute taint")).decide();
+        Decision settled =
+                j.set(
+                                0,
+                                PodOutcome.preempted(
+                                        "DeletionByTaintManager",
+                                        "Taint manager: deleting due to " + "NoExecute taint"))
+                        .decide();
         assertThat(settled.status().getPreemptions()).isEqualTo(1);
         assertThat(settled.status().getFailures()).isZero();
-        assertThat(settled.status().getPhase()).as("backoffLimit 0 is not touched").isEqualTo(Phase.Restarting);
+        assertThat(settled.status().getPhase())
+                .as("backoffLimit 0 is not touched")
+                .isEqualTo(Phase.Restarting);
         Decision next = j.gone();
         assertThat(next.status().getAttempt()).isEqualTo(2);
         assertThat(next.status().getCurrentAttempt().getResumeStep()).isNotNull();
@@ -163,13 +189,19 @@ class DeciderTest {
         Jobs j = new Jobs(2);
         j.decide();
         j.running();
-        Decision lost = j.set(0, PodOutcome.failed(1, PodOutcome.PEER_LOST, "lost the connection to a peer")).decide();
+        Decision lost =
+                j.set(
+                                0,
+                                PodOutcome.failed(
+                                        1, PodOutcome.PEER_LOST, "lost the connection to a peer"))
+                        .decide();
         assertThat(lost.status().getFailures()).isZero();
         Decision next = j.gone();
         assertThat(next.status().getFailures()).isEqualTo(1);
         assertThat(next.status().getPreemptions()).isZero();
         assertThat(next.status().getAttempt()).isEqualTo(2);
-        assertThat(next.events()).anyMatch(e -> e.reason().equals("Failed") && e.message().contains("llm-worker-0"));
+        assertThat(next.events())
+                .anyMatch(e -> e.reason().equals("Failed") && e.message().contains("llm-worker-0"));
     }
 
     @Test
@@ -177,10 +209,16 @@ class DeciderTest {
         Jobs j = new Jobs(2);
         j.decide();
         j.running();
-        Decision d = j.set(0, PodOutcome.failed(1, PodOutcome.PEER_LOST, "lost the connection to a peer"))
-                .set(1, PodOutcome.failed(1, "Error", "NullPointerException")).decide();
+        Decision d =
+                j.set(
+                                0,
+                                PodOutcome.failed(
+                                        1, PodOutcome.PEER_LOST, "lost the connection to a peer"))
+                        .set(1, PodOutcome.failed(1, "Error", "NullPointerException"))
+                        .decide();
         assertThat(d.status().getFailures()).isEqualTo(1);
-        assertThat(d.events()).anyMatch(e -> e.reason().equals("Failed") && e.message().contains("llm-worker-1"));
+        assertThat(d.events())
+                .anyMatch(e -> e.reason().equals("Failed") && e.message().contains("llm-worker-1"));
     }
 
     @Test
@@ -190,7 +228,11 @@ class DeciderTest {
         j.decide();
         for (int i = 0; i < 2; i++) {
             j.running();
-            assertThat(j.set(0, PodOutcome.preempted("DeletedExternally", "")).decide().status().getPhase())
+            assertThat(
+                            j.set(0, PodOutcome.preempted("DeletedExternally", ""))
+                                    .decide()
+                                    .status()
+                                    .getPhase())
                     .isEqualTo(Phase.Restarting);
             j.gone();
         }
@@ -214,7 +256,8 @@ class DeciderTest {
 
     @Test
     void aWholeGangVanishedAsksForTheNextLookItselfAndThenStartsTheNextAttempt() {
-        // The operator was down while the only pod was preempted and removed: no pod event will follow.
+        // The operator was down while the only pod was preempted and removed: no pod event will
+        // follow.
         Jobs j = new Jobs(1);
         j.decide();
         j.running();
@@ -250,7 +293,9 @@ class DeciderTest {
         assertThat(d.status().getPhase()).isEqualTo(Phase.Succeeded);
         // rank 1 still runs: it is stopped; rank 0's pod is kept for its logs.
         Action.DeleteWorkers del = (Action.DeleteWorkers) d.actions().get(0);
-        assertThat(del.targets()).extracting(Action.DeleteWorkers.Target::name).containsExactly("llm-worker-1");
+        assertThat(del.targets())
+                .extracting(Action.DeleteWorkers.Target::name)
+                .containsExactly("llm-worker-1");
     }
 
     @Test
@@ -328,13 +373,17 @@ class DeciderTest {
         j.set(0, PodOutcome.preempted("DeletedExternally", "")).decide();
         assertThat(create(j.gone()).resumeStep()).isEqualTo(40);
         j.running();
-        Decision d = j.set(0, PodOutcome.checkpointInvalid(40L, "layer0.W: SHA-256 mismatch")).decide();
+        Decision d =
+                j.set(0, PodOutcome.checkpointInvalid(40L, "layer0.W: SHA-256 mismatch")).decide();
         assertThat(d.status().getPhase()).isEqualTo(Phase.Restarting);
         assertThat(d.status().getFailures()).isZero();
         assertThat(d.events()).extracting(JobEvent::reason).contains("InvalidCheckpoint");
-        assertThat(d.status().getCheckpoints()).filteredOn(r -> r.getStep() == 40).singleElement()
+        assertThat(d.status().getCheckpoints())
+                .filteredOn(r -> r.getStep() == 40)
+                .singleElement()
                 .satisfies(r -> assertThat(r.usable()).isFalse());
-        assertThat(Conditions.find(d.status(), Conditions.CHECKPOINT_VALID).orElseThrow().isTrue()).isFalse();
+        assertThat(Conditions.find(d.status(), Conditions.CHECKPOINT_VALID).orElseThrow().isTrue())
+                .isFalse();
         Action.CreateWorkers c = create(j.gone());
         assertThat(c.resumeStep()).isEqualTo(20);
         assertThat(c.timeline()).isEqualTo("t2");
@@ -352,7 +401,9 @@ class DeciderTest {
         j.decide();
         j.gone();
         j.running();
-        Decision d = j.set(0, PodOutcome.checkpointInvalid(30L, "step-0000000030: no manifest.json")).decide();
+        Decision d =
+                j.set(0, PodOutcome.checkpointInvalid(30L, "step-0000000030: no manifest.json"))
+                        .decide();
         assertThat(d.status().getPhase()).isEqualTo(Phase.Failed);
         var failed = Conditions.find(d.status(), Conditions.FAILED).orElseThrow();
         assertThat(failed.getReason()).isEqualTo("PinnedCheckpointInvalid");

@@ -13,7 +13,10 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 
-/** Builds observations for decider tests and feeds each decision's status back, as the API server would. */
+/**
+ * Builds observations for decider tests and feeds each decision's status back, as the API server
+ * would.
+ */
 final class Jobs {
     static final Instant T0 = Instant.parse("2026-11-23T10:00:00Z");
 
@@ -29,25 +32,55 @@ final class Jobs {
 
     Jobs(int replicas) {
         job = new TrainingJob();
-        job.setMetadata(new ObjectMetaBuilder().withName("llm").withNamespace("ml").withGeneration(1L)
-                .withUid("uid-1").withResourceVersion("1").build());
+        job.setMetadata(
+                new ObjectMetaBuilder()
+                        .withName("llm")
+                        .withNamespace("ml")
+                        .withGeneration(1L)
+                        .withUid("uid-1")
+                        .withResourceVersion("1")
+                        .build());
         TrainingJobSpec spec = new TrainingJobSpec();
         spec.setReplicas(replicas);
         CheckpointSpec ckpt = new CheckpointSpec();
         ckpt.setPath("/ckpt");
         spec.setCheckpoint(ckpt);
-        spec.setTemplate(new PodTemplateSpecBuilder().withNewSpec().addNewContainer().withName("trainer")
-                .withImage("phoenix/trainer:0.1.0").addNewVolumeMount().withName("ckpt").withMountPath("/ckpt")
-                .endVolumeMount().endContainer()
-                .addNewVolume().withName("ckpt").withNewPersistentVolumeClaim().withClaimName("ckpt")
-                .endPersistentVolumeClaim().endVolume().endSpec().build());
+        spec.setTemplate(
+                new PodTemplateSpecBuilder()
+                        .withNewSpec()
+                        .addNewContainer()
+                        .withName("trainer")
+                        .withImage("phoenix/trainer:0.1.0")
+                        .addNewVolumeMount()
+                        .withName("ckpt")
+                        .withMountPath("/ckpt")
+                        .endVolumeMount()
+                        .endContainer()
+                        .addNewVolume()
+                        .withName("ckpt")
+                        .withNewPersistentVolumeClaim()
+                        .withClaimName("ckpt")
+                        .endPersistentVolumeClaim()
+                        .endVolume()
+                        .endSpec()
+                        .build());
         job.setSpec(spec);
     }
 
     /** Decides, then applies the new status to the job like a successful status write. */
     Decision decide() {
-        Decision d = Decider.decide(new ObservedJob(job, List.copyOf(workers), report, progress, inventory,
-                reportProblems, missingResources, peers, now));
+        Decision d =
+                Decider.decide(
+                        new ObservedJob(
+                                job,
+                                List.copyOf(workers),
+                                report,
+                                progress,
+                                inventory,
+                                reportProblems,
+                                missingResources,
+                                peers,
+                                now));
         job.setStatus(d.status());
         return d;
     }
@@ -71,18 +104,37 @@ final class Jobs {
     }
 
     Jobs checkpoint(long step, String timeline) {
-        report = new Report(step, digest('d', step), digest('5', step), job.getStatus().getAttempt(), timeline,
-                now.toString());
+        report =
+                new Report(
+                        step,
+                        digest('d', step),
+                        digest('5', step),
+                        job.getStatus().getAttempt(),
+                        timeline,
+                        now.toString());
         return this;
     }
 
-    /** The trainer's inventory of the current attempt and timeline: these steps on disk, newest first. */
+    /**
+     * The trainer's inventory of the current attempt and timeline: these steps on disk, newest
+     * first.
+     */
     Jobs inventory(long... steps) {
         List<Report.Inventory.Entry> entries = new ArrayList<>();
         for (long step : steps) {
-            entries.add(new Report.Inventory.Entry(step, digest('d', step), digest('5', step), job.getStatus().getTimeline()));
+            entries.add(
+                    new Report.Inventory.Entry(
+                            step,
+                            digest('d', step),
+                            digest('5', step),
+                            job.getStatus().getTimeline()));
         }
-        inventory = new Report.Inventory(job.getStatus().getTimeline(), job.getStatus().getAttempt(), "uid-1", entries);
+        inventory =
+                new Report.Inventory(
+                        job.getStatus().getTimeline(),
+                        job.getStatus().getAttempt(),
+                        "uid-1",
+                        entries);
         return this;
     }
 
@@ -109,7 +161,10 @@ final class Jobs {
     }
 
     static Action.CreateWorkers create(Decision d) {
-        return d.actions().stream().filter(a -> a instanceof Action.CreateWorkers).map(a -> (Action.CreateWorkers) a)
-                .findFirst().orElseThrow(() -> new AssertionError("no CreateWorkers in " + d.actions()));
+        return d.actions().stream()
+                .filter(a -> a instanceof Action.CreateWorkers)
+                .map(a -> (Action.CreateWorkers) a)
+                .findFirst()
+                .orElseThrow(() -> new AssertionError("no CreateWorkers in " + d.actions()));
     }
 }

@@ -21,35 +21,73 @@ class SpecValidatorTest {
         j.job.getSpec().getCheckpoint().setPath("/ckpt/run-7");
         assertThat(SpecValidator.problems(j.job.getSpec())).isEmpty();
         j.job.getSpec().getCheckpoint().setPath("/ckpt-other");
-        assertThat(SpecValidator.problems(j.job.getSpec())).singleElement().asString()
-                .startsWith("spec.checkpoint.path: /ckpt-other is not on any volumeMount of container trainer");
+        assertThat(SpecValidator.problems(j.job.getSpec()))
+                .singleElement()
+                .asString()
+                .startsWith(
+                        "spec.checkpoint.path: /ckpt-other is not on any volumeMount of container trainer");
     }
 
     @Test
     void anEmptyDirLosesCheckpointsWithThePod() {
         Jobs j = new Jobs(1);
-        j.job.getSpec().getTemplate().getSpec().setVolumes(List.of(
-                new VolumeBuilder().withName("ckpt").withNewEmptyDir().endEmptyDir().build()));
-        assertThat(SpecValidator.problems(j.job.getSpec())).singleElement().asString()
-                .contains("spec.checkpoint.path").contains("emptyDir").contains("PersistentVolumeClaim");
+        j.job.getSpec()
+                .getTemplate()
+                .getSpec()
+                .setVolumes(
+                        List.of(
+                                new VolumeBuilder()
+                                        .withName("ckpt")
+                                        .withNewEmptyDir()
+                                        .endEmptyDir()
+                                        .build()));
+        assertThat(SpecValidator.problems(j.job.getSpec()))
+                .singleElement()
+                .asString()
+                .contains("spec.checkpoint.path")
+                .contains("emptyDir")
+                .contains("PersistentVolumeClaim");
     }
 
     @Test
     void aReadOnlyMountOrAMissingVolumeIsReported() {
         Jobs j = new Jobs(1);
-        j.job.getSpec().getTemplate().getSpec().getContainers().get(0).setVolumeMounts(List.of(
-                new VolumeMountBuilder().withName("ckpt").withMountPath("/ckpt").withReadOnly(true).build()));
-        assertThat(SpecValidator.problems(j.job.getSpec())).singleElement().asString().contains("readOnly");
+        j.job.getSpec()
+                .getTemplate()
+                .getSpec()
+                .getContainers()
+                .get(0)
+                .setVolumeMounts(
+                        List.of(
+                                new VolumeMountBuilder()
+                                        .withName("ckpt")
+                                        .withMountPath("/ckpt")
+                                        .withReadOnly(true)
+                                        .build()));
+        assertThat(SpecValidator.problems(j.job.getSpec()))
+                .singleElement()
+                .asString()
+                .contains("readOnly");
         j.job.getSpec().getTemplate().getSpec().setVolumes(List.of());
-        assertThat(SpecValidator.problems(j.job.getSpec())).singleElement().asString()
+        assertThat(SpecValidator.problems(j.job.getSpec()))
+                .singleElement()
+                .asString()
                 .startsWith("spec.template.spec.volumes: no volume named ckpt");
     }
 
     @Test
     void anInvalidSpecStartsNothingAndSaysWhyUntilItIsFixed() {
         Jobs j = new Jobs(2);
-        j.job.getSpec().getTemplate().getSpec().setVolumes(List.of(
-                new VolumeBuilder().withName("ckpt").withNewEmptyDir().endEmptyDir().build()));
+        j.job.getSpec()
+                .getTemplate()
+                .getSpec()
+                .setVolumes(
+                        List.of(
+                                new VolumeBuilder()
+                                        .withName("ckpt")
+                                        .withNewEmptyDir()
+                                        .endEmptyDir()
+                                        .build()));
         Decision d = j.decide();
         assertThat(d.actions()).isEmpty();
         assertThat(d.status().getPhase()).isEqualTo(Phase.Pending);
@@ -60,10 +98,20 @@ class SpecValidatorTest {
         assertThat(d.events()).extracting(JobEvent::reason).containsExactly("InvalidSpec");
         assertThat(j.decide().events()).as("the same problem is announced once").isEmpty();
 
-        j.job.getSpec().getTemplate().getSpec().setVolumes(List.of(new VolumeBuilder().withName("ckpt")
-                .withNewPersistentVolumeClaim().withClaimName("ckpt").endPersistentVolumeClaim().build()));
+        j.job.getSpec()
+                .getTemplate()
+                .getSpec()
+                .setVolumes(
+                        List.of(
+                                new VolumeBuilder()
+                                        .withName("ckpt")
+                                        .withNewPersistentVolumeClaim()
+                                        .withClaimName("ckpt")
+                                        .endPersistentVolumeClaim()
+                                        .build()));
         Decision fixed = j.decide();
         assertThat(Jobs.create(fixed).attempt()).isEqualTo(1);
-        assertThat(Conditions.find(fixed.status(), Conditions.SPEC_VALID).orElseThrow().isTrue()).isTrue();
+        assertThat(Conditions.find(fixed.status(), Conditions.SPEC_VALID).orElseThrow().isTrue())
+                .isTrue();
     }
 }

@@ -17,7 +17,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
-/** Shared helpers of the install tests: the repository, kubectl, rendering deploy/, installing it. */
+/**
+ * Shared helpers of the install tests: the repository, kubectl, rendering deploy/, installing it.
+ */
 final class Manifests {
     static final Duration TIMEOUT = Duration.ofSeconds(60);
 
@@ -25,18 +27,20 @@ final class Manifests {
 
     static Path repoRoot() {
         Path p = Path.of("").toAbsolutePath();
-        while (p != null && !(Files.exists(p.resolve("crds")) && Files.exists(p.resolve("deploy")))) {
+        while (p != null
+                && !(Files.exists(p.resolve("crds")) && Files.exists(p.resolve("deploy")))) {
             p = p.getParent();
         }
         if (p == null) {
-            throw new IllegalStateException("cannot find the repository root (a directory with crds/ and deploy/)");
+            throw new IllegalStateException(
+                    "cannot find the repository root (a directory with crds/ and deploy/)");
         }
         return p;
     }
 
     /**
-     * The kubectl users run `kubectl apply -k` with: $PHOENIX_KUBECTL, else the kubectl of the control plane's
-     * own release (it embeds kustomize v5, which knows `labels:` and components).
+     * The kubectl users run `kubectl apply -k` with: $PHOENIX_KUBECTL, else the kubectl of the
+     * control plane's own release (it embeds kustomize v5, which knows `labels:` and components).
      */
     static String kubectl() {
         String env = System.getenv("PHOENIX_KUBECTL");
@@ -49,14 +53,16 @@ final class Manifests {
     record Result(int exitCode, String stdout, String stderr) {
         Result ok() {
             if (exitCode != 0) {
-                throw new AssertionError("kubectl exited " + exitCode + ":\n" + stderr + "\n" + stdout);
+                throw new AssertionError(
+                        "kubectl exited " + exitCode + ":\n" + stderr + "\n" + stdout);
             }
             return this;
         }
     }
 
     /** Runs kubectl against the control plane (admin kubeconfig), with optional stdin. */
-    static Result kubectl(ControlPlane cp, String stdin, String... args) throws IOException, InterruptedException {
+    static Result kubectl(ControlPlane cp, String stdin, String... args)
+            throws IOException, InterruptedException {
         List<String> cmd = new ArrayList<>(List.of(kubectl()));
         if (cp != null) {
             cmd.add("--kubeconfig=" + cp.kubeconfigPath());
@@ -95,20 +101,35 @@ final class Manifests {
     }
 
     /**
-     * Installs deploy/ for real, exactly as a user does (`kubectl apply -k deploy/`), and waits until the
-     * CRD is established. Idempotent.
+     * Installs deploy/ for real, exactly as a user does (`kubectl apply -k deploy/`), and waits
+     * until the CRD is established. Idempotent.
      */
-    static void installDeploy(ControlPlane cp, KubernetesClient admin) throws IOException, InterruptedException {
+    static void installDeploy(ControlPlane cp, KubernetesClient admin)
+            throws IOException, InterruptedException {
         kubectl(cp, null, "apply", "-k", "deploy/").ok();
         awaitCrdEstablished(admin, "trainingjobs.phoenix.dev");
     }
 
     static void awaitCrdEstablished(KubernetesClient admin, String name) {
-        await().atMost(TIMEOUT).pollInterval(200, TimeUnit.MILLISECONDS).until(() -> {
-            CustomResourceDefinition c = admin.apiextensions().v1().customResourceDefinitions().withName(name).get();
-            return c != null && c.getStatus() != null && c.getStatus().getConditions() != null
-                    && c.getStatus().getConditions().stream()
-                            .anyMatch(x -> "Established".equals(x.getType()) && "True".equals(x.getStatus()));
-        });
+        await().atMost(TIMEOUT)
+                .pollInterval(200, TimeUnit.MILLISECONDS)
+                .until(
+                        () -> {
+                            CustomResourceDefinition c =
+                                    admin.apiextensions()
+                                            .v1()
+                                            .customResourceDefinitions()
+                                            .withName(name)
+                                            .get();
+                            return c != null
+                                    && c.getStatus() != null
+                                    && c.getStatus().getConditions() != null
+                                    && c.getStatus().getConditions().stream()
+                                            .anyMatch(
+                                                    x ->
+                                                            "Established".equals(x.getType())
+                                                                    && "True"
+                                                                            .equals(x.getStatus()));
+                        });
     }
 }

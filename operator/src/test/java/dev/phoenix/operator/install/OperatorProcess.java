@@ -11,14 +11,14 @@ import java.time.Duration;
 import java.util.List;
 
 /**
- * The operator as the Deployment runs it: {@code dev.phoenix.operator.OperatorMain} in its own JVM, with the
- * Deployment's environment (read from the rendered deploy/), authenticated as the ServiceAccount
- * phoenix-system/phoenix-operator through a kubeconfig holding a bound token.
+ * The operator as the Deployment runs it: {@code dev.phoenix.operator.OperatorMain} in its own JVM,
+ * with the Deployment's environment (read from the rendered deploy/), authenticated as the
+ * ServiceAccount phoenix-system/phoenix-operator through a kubeconfig holding a bound token.
  *
- * <p>Why a process and not PhoenixOperator.start in the test JVM: this runs exactly what the image runs (main
- * class, environment, shutdown hook on SIGTERM), two replicas really compete for the Lease, and a replica can be
- * killed (SIGKILL) the way a node loss kills it; and an operator that exits on a lost lease cannot end the test
- * JVM.
+ * <p>Why a process and not PhoenixOperator.start in the test JVM: this runs exactly what the image
+ * runs (main class, environment, shutdown hook on SIGTERM), two replicas really compete for the
+ * Lease, and a replica can be killed (SIGKILL) the way a node loss kills it; and an operator that
+ * exits on a lost lease cannot end the test JVM.
  */
 final class OperatorProcess implements AutoCloseable {
     final ManagedProcess process;
@@ -29,11 +29,15 @@ final class OperatorProcess implements AutoCloseable {
         this.httpPort = httpPort;
     }
 
-    static OperatorProcess start(ControlPlane cp, Deployment deployment, String name) throws IOException {
+    static OperatorProcess start(ControlPlane cp, Deployment deployment, String name)
+            throws IOException {
         Path dir = Files.createTempDirectory("phoenix-operator-" + name);
-        String token = cp.serviceAccountToken("phoenix-system", "phoenix-operator", Duration.ofHours(1));
+        String token =
+                cp.serviceAccountToken("phoenix-system", "phoenix-operator", Duration.ofHours(1));
         Path kubeconfig = dir.resolve("kubeconfig");
-        Files.writeString(kubeconfig, """
+        Files.writeString(
+                kubeconfig,
+                """
                 apiVersion: v1
                 kind: Config
                 clusters:
@@ -49,28 +53,60 @@ final class OperatorProcess implements AutoCloseable {
                 - name: operator
                   context: {cluster: local, user: phoenix-operator, namespace: phoenix-system}
                 current-context: operator
-                """.formatted(cp.masterUrl(), cp.caCertPath(), token));
+                """
+                        .formatted(cp.masterUrl(), cp.caCertPath(), token));
         int port = ManagedProcess.freePort();
-        ManagedProcess p = ManagedProcess.builder(name, ManagedProcess.javaCommand(List.of("-Xmx256m", "-XX:TieredStopAtLevel=1"),
-                        System.getProperty("java.class.path"), "dev.phoenix.operator.OperatorMain"))
-                .logFile(dir.resolve("operator.log"))
-                .environment(env -> {
-                    env.remove("KUBERNETES_MASTER");
-                    for (EnvVar e : deployment.getSpec().getTemplate().getSpec().getContainers().get(0).getEnv()) {
-                        if (e.getValue() != null) {
-                            env.put(e.getName(), e.getValue());
-                        } else if (e.getValueFrom() != null && e.getValueFrom().getFieldRef() != null
-                                && "metadata.namespace".equals(e.getValueFrom().getFieldRef().getFieldPath())) {
-                            env.put(e.getName(), deployment.getMetadata().getNamespace());   // what the downward API gives
-                        }
-                    }
-                    env.put("JAVA_TOOL_OPTIONS", env.getOrDefault("JAVA_TOOL_OPTIONS", "")
-                            .replace("-Djava.io.tmpdir=/tmp", "-Djava.io.tmpdir=" + dir));
-                    env.put("PHOENIX_HTTP_PORT", Integer.toString(port));       // two replicas on one host
-                    env.put("HOSTNAME", name);                                  // JOSDK's leader identity, as in a pod
-                    env.put("KUBECONFIG", kubeconfig.toString());
-                })
-                .start();
+        ManagedProcess p =
+                ManagedProcess.builder(
+                                name,
+                                ManagedProcess.javaCommand(
+                                        List.of("-Xmx256m", "-XX:TieredStopAtLevel=1"),
+                                        System.getProperty("java.class.path"),
+                                        "dev.phoenix.operator.OperatorMain"))
+                        .logFile(dir.resolve("operator.log"))
+                        .environment(
+                                env -> {
+                                    env.remove("KUBERNETES_MASTER");
+                                    for (EnvVar e :
+                                            deployment
+                                                    .getSpec()
+                                                    .getTemplate()
+                                                    .getSpec()
+                                                    .getContainers()
+                                                    .get(0)
+                                                    .getEnv()) {
+                                        if (e.getValue() != null) {
+                                            env.put(e.getName(), e.getValue());
+                                        } else if (e.getValueFrom() != null
+                                                && e.getValueFrom().getFieldRef() != null
+                                                && "metadata.namespace"
+                                                        .equals(
+                                                                e.getValueFrom()
+                                                                        .getFieldRef()
+                                                                        .getFieldPath())) {
+                                            env.put(
+                                                    e.getName(),
+                                                    deployment
+                                                            .getMetadata()
+                                                            .getNamespace()); // what the downward
+                                            // API gives
+                                        }
+                                    }
+                                    env.put(
+                                            "JAVA_TOOL_OPTIONS",
+                                            env.getOrDefault("JAVA_TOOL_OPTIONS", "")
+                                                    .replace(
+                                                            "-Djava.io.tmpdir=/tmp",
+                                                            "-Djava.io.tmpdir=" + dir));
+                                    env.put(
+                                            "PHOENIX_HTTP_PORT",
+                                            Integer.toString(port)); // two replicas on one host
+                                    env.put(
+                                            "HOSTNAME",
+                                            name); // JOSDK's leader identity, as in a pod
+                                    env.put("KUBECONFIG", kubeconfig.toString());
+                                })
+                        .start();
         return new OperatorProcess(p, port);
     }
 

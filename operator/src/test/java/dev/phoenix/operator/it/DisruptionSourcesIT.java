@@ -33,8 +33,8 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * One test per real source of preemption: the component that writes {@code DisruptionTarget} on
- * a cluster writes it here too, and Phoenix restarts the gang from its latest checkpoint, counting a
+ * One test per real source of preemption: the component that writes {@code DisruptionTarget} on a
+ * cluster writes it here too, and Phoenix restarts the gang from its latest checkpoint, counting a
  * preemption and no failure. Each test asserts the condition's reason and message as the component
  * writes them, and that its field manager (the identity the API server recorded for the write) is
  * that component, not this test's client: the test only asks (creates a pod, taints or deletes a
@@ -63,8 +63,13 @@ class DisruptionSourcesIT {
         OperatorHarness.installCrd(client);
         kwok = Kwok.start(cp);
         disruptions = new ClusterDisruptions(client);
-        operator = PhoenixOperator.start(client, new OperatorConfig().withLeaderElection(false).withHttpPort(0)
-                .withWatchNodes(false));
+        operator =
+                PhoenixOperator.start(
+                        client,
+                        new OperatorConfig()
+                                .withLeaderElection(false)
+                                .withHttpPort(0)
+                                .withWatchNodes(false));
     }
 
     @AfterAll
@@ -98,59 +103,93 @@ class DisruptionSourcesIT {
     @Test
     void preemptionByTheScheduler() {
         Pod[] preemptor = new Pod[1];
-        Pod victim = disruptAndRecover(v -> preemptor[0] = disruptions.preemptByScheduler(v, GPU, "2"),
-                "PreemptionByScheduler", "default-scheduler: preempting to accommodate a higher priority pod",
-                "kube-scheduler", () -> disruptions.removePreemptor(preemptor[0]));
+        Pod victim =
+                disruptAndRecover(
+                        v -> preemptor[0] = disruptions.preemptByScheduler(v, GPU, "2"),
+                        "PreemptionByScheduler",
+                        "default-scheduler: preempting to accommodate a higher priority pod",
+                        "kube-scheduler",
+                        () -> disruptions.removePreemptor(preemptor[0]));
         assertThat(victim.getSpec().getNodeName()).isEqualTo(node);
     }
 
     @Test
     void evictionThroughTheEvictionApi() {
-        // The API server writes the condition inside the eviction request, so its field manager is the
-        // client that asked: the message is the API server's own, and the test writes no pod status.
-        disruptAndRecover(v -> assertThat(disruptions.evict(v)).isTrue(), "EvictionByEvictionAPI",
-                "Eviction API: evicting", null, () -> {});
+        // The API server writes the condition inside the eviction request, so its field manager is
+        // the
+        // client that asked: the message is the API server's own, and the test writes no pod
+        // status.
+        disruptAndRecover(
+                v -> assertThat(disruptions.evict(v)).isTrue(),
+                "EvictionByEvictionAPI",
+                "Eviction API: evicting",
+                null,
+                () -> {});
     }
 
     @Test
     void noExecuteTaintOfTheNode() {
-        disruptAndRecover(v -> disruptions.taintNoExecute(node), "DeletionByTaintManager",
-                "Taint manager: deleting due to NoExecute taint", "kube-controller-manager",
+        disruptAndRecover(
+                v -> disruptions.taintNoExecute(node),
+                "DeletionByTaintManager",
+                "Taint manager: deleting due to NoExecute taint",
+                "kube-controller-manager",
                 () -> disruptions.untaint(node));
     }
 
     @Test
     void deletedNodeCollectedByPodGc() {
         String spare = node + "-spare";
-        disruptAndRecover(v -> {
-            // The replacement gang needs somewhere to go once its node is gone.
-            kwok.addNode(spare, Map.of(GPU, "2"), Map.of());
-            disruptions.deleteNode(node);
-        }, "DeletionByPodGC", "PodGC: node no longer exists", "kube-controller-manager", () -> {});
+        disruptAndRecover(
+                v -> {
+                    // The replacement gang needs somewhere to go once its node is gone.
+                    kwok.addNode(spare, Map.of(GPU, "2"), Map.of());
+                    disruptions.deleteNode(node);
+                },
+                "DeletionByPodGC",
+                "PodGC: node no longer exists",
+                "kube-controller-manager",
+                () -> {});
         client.nodes().withName(spare).delete();
     }
 
-    // A node that stops heart-beating is e2e's NodeHeartbeatLossIT, on real nodes: with KWOK every simulated
-    // node stops at once, the node-lifecycle controller sees its whole zone unhealthy and, assuming its own
+    // A node that stops heart-beating is e2e's NodeHeartbeatLossIT, on real nodes: with KWOK every
+    // simulated
+    // node stops at once, the node-lifecycle controller sees its whole zone unhealthy and, assuming
+    // its own
     // network failed (full-disruption mode), evicts nothing.
     /**
-     * Starts a 2-worker gang on this test's node, reports a checkpoint, disrupts worker 1, checks the
-     * condition the component wrote, undoes what blocks the replacement gang, and checks the
+     * Starts a 2-worker gang on this test's node, reports a checkpoint, disrupts worker 1, checks
+     * the condition the component wrote, undoes what blocks the replacement gang, and checks the
      * recovery. Returns the victim as last seen.
      */
-    private Pod disruptAndRecover(Consumer<Pod> disrupt, String reason, String message, String writer,
+    private Pod disruptAndRecover(
+            Consumer<Pod> disrupt,
+            String reason,
+            String message,
+            String writer,
             Runnable afterCondition) {
         TrainingJob job = OperatorHarness.job(ns, "llm", 2);
         var podSpec = job.getSpec().getTemplate().getSpec();
-        podSpec.getContainers().get(0).setResources(new io.fabric8.kubernetes.api.model.ResourceRequirementsBuilder()
-                .addToRequests(GPU, new Quantity("1")).addToLimits(GPU, new Quantity("1")).build());
+        podSpec.getContainers()
+                .get(0)
+                .setResources(
+                        new io.fabric8.kubernetes.api.model.ResourceRequirementsBuilder()
+                                .addToRequests(GPU, new Quantity("1"))
+                                .addToLimits(GPU, new Quantity("1"))
+                                .build());
         client.resource(job).create();
         List<Pod> gang = awaitGang(client, ns, "llm", 1, 2);
         await().atMost(TIMEOUT).until(() -> "Running".equals(phase(client, ns, "llm").orElse("")));
         report(client, ns, "llm", 40, 1, "t1");
-        await().atMost(TIMEOUT).until(() -> get(client, ns, "llm").getStatus().getLatestCheckpoint() != null);
+        await().atMost(TIMEOUT)
+                .until(() -> get(client, ns, "llm").getStatus().getLatestCheckpoint() != null);
 
-        Pod victim = client.pods().inNamespace(ns).withName(gang.get(1).getMetadata().getName()).require();
+        Pod victim =
+                client.pods()
+                        .inNamespace(ns)
+                        .withName(gang.get(1).getMetadata().getName())
+                        .require();
         String uid = victim.getMetadata().getUid();
         disrupt.accept(victim);
 
@@ -161,20 +200,32 @@ class DisruptionSourcesIT {
         assertThat(condition.getReason()).isEqualTo(reason);
         assertThat(condition.getMessage()).isEqualTo(message);
         if (writer != null) {
-            assertThat(log.disruptionTargetWriter(uid)).as("field manager of the DisruptionTarget condition")
+            assertThat(log.disruptionTargetWriter(uid))
+                    .as("field manager of the DisruptionTarget condition")
                     .contains(writer);
         }
         afterCondition.run();
 
         List<Pod> next = awaitGang(client, ns, "llm", 2, 2);
-        assertThat(next).allSatisfy(p -> assertThat(env(p)).containsEntry("PHOENIX_RESUME_STEP", "40")
-                .containsEntry("PHOENIX_ATTEMPT", "2"));
+        assertThat(next)
+                .allSatisfy(
+                        p ->
+                                assertThat(env(p))
+                                        .containsEntry("PHOENIX_RESUME_STEP", "40")
+                                        .containsEntry("PHOENIX_ATTEMPT", "2"));
         await().atMost(TIMEOUT).until(() -> "Running".equals(phase(client, ns, "llm").orElse("")));
         TrainingJob after = get(client, ns, "llm");
         assertThat(after.getStatus().getPreemptions()).isEqualTo(1);
         assertThat(after.getStatus().getFailures()).isZero();
-        await().atMost(TIMEOUT).until(() -> client.v1().events().inNamespace(ns).list().getItems().stream()
-                .anyMatch(e -> "Preempted".equals(e.getReason()) && e.getMessage().contains(reason)));
+        await().atMost(TIMEOUT)
+                .until(
+                        () ->
+                                client.v1().events().inNamespace(ns).list().getItems().stream()
+                                        .anyMatch(
+                                                e ->
+                                                        "Preempted".equals(e.getReason())
+                                                                && e.getMessage()
+                                                                        .contains(reason)));
         return log.lastSeen(uid).orElseThrow();
     }
 }

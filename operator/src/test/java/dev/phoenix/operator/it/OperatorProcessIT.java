@@ -45,28 +45,41 @@ class OperatorProcessIT {
     }
 
     @Test
-    void watchesOnlyTheNamespacesItIsGiven(KubernetesClient client, TestNamespace watched) throws Exception {
+    void watchesOnlyTheNamespacesItIsGiven(KubernetesClient client, TestNamespace watched)
+            throws Exception {
         String ignored = controlPlane.createNamespace("ignored");
         closing(Kwok.start(controlPlane)).addNode("kwok-" + watched.name());
-        closing(PhoenixOperator.start(client, new OperatorConfig().withLeaderElection(false).withHttpPort(0)
-                .withNamespaces(watched.name())));
+        closing(
+                PhoenixOperator.start(
+                        client,
+                        new OperatorConfig()
+                                .withLeaderElection(false)
+                                .withHttpPort(0)
+                                .withNamespaces(watched.name())));
         client.resource(OperatorHarness.job(ignored, "other", 1)).create();
         client.resource(OperatorHarness.job(watched.name(), "mine", 1)).create();
         awaitGang(client, watched.name(), "mine", 1, 1);
         Thread.sleep(2000);
         assertThat(pods(client, ignored, "other")).isEmpty();
-        assertThat(OperatorHarness.get(client, ignored, "other").getStatus().getPhase()).as("never reconciled").isNull();
+        assertThat(OperatorHarness.get(client, ignored, "other").getStatus().getPhase())
+                .as("never reconciled")
+                .isNull();
         client.namespaces().withName(ignored).delete();
     }
 
     @Test
-    void aStandbyReplicaTakesOverWhenTheLeaderStops(KubernetesClient client, TestNamespace ns) throws Exception {
+    void aStandbyReplicaTakesOverWhenTheLeaderStops(KubernetesClient client, TestNamespace ns)
+            throws Exception {
         String lease = ns.name();
         closing(Kwok.start(controlPlane)).addNode("kwok-" + ns.name());
         KubernetesClient clientA = closing(controlPlane.newAdminClient());
         KubernetesClient clientB = closing(controlPlane.newAdminClient());
-        OperatorConfig config = new OperatorConfig().withHttpPort(0).withLeaseNamespace(ns.name())
-                .withNamespaces(ns.name()).withExitOnLostLeadership(false);
+        OperatorConfig config =
+                new OperatorConfig()
+                        .withHttpPort(0)
+                        .withLeaseNamespace(ns.name())
+                        .withNamespaces(ns.name())
+                        .withExitOnLostLeadership(false);
         PhoenixOperator a = PhoenixOperator.start(clientA, config);
         await().atMost(TIMEOUT).until(() -> holder(client, lease) != null);
         PhoenixOperator b = closing(PhoenixOperator.start(clientB, config));
@@ -74,17 +87,26 @@ class OperatorProcessIT {
 
         client.resource(OperatorHarness.job(ns.name(), "llm", 2)).create();
         awaitGang(client, ns.name(), "llm", 1, 2);
-        await().atMost(TIMEOUT).until(() -> "Running".equals(OperatorHarness.phase(client, ns.name(), "llm").orElse("")));
+        await().atMost(TIMEOUT)
+                .until(
+                        () ->
+                                "Running"
+                                        .equals(
+                                                OperatorHarness.phase(client, ns.name(), "llm")
+                                                        .orElse("")));
 
         a.close();
-        await().atMost(TIMEOUT).until(() -> {
-            String h = holder(client, lease);
-            return h != null && !h.equals(first);
-        });
+        await().atMost(TIMEOUT)
+                .until(
+                        () -> {
+                            String h = holder(client, lease);
+                            return h != null && !h.equals(first);
+                        });
         client.pods().inNamespace(ns.name()).withName("llm-worker-0").delete();
         assertThat(awaitGang(client, ns.name(), "llm", 2, 2))
                 .allSatisfy(p -> assertThat(env(p)).containsEntry("PHOENIX_ATTEMPT", "2"));
-        assertThat(OperatorHarness.get(client, ns.name(), "llm").getStatus().getPreemptions()).isEqualTo(1);
+        assertThat(OperatorHarness.get(client, ns.name(), "llm").getStatus().getPreemptions())
+                .isEqualTo(1);
         assertThat(b).isNotNull();
     }
 

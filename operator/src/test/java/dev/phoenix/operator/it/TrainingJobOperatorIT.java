@@ -98,30 +98,43 @@ class TrainingJobOperatorIT {
         for (int rank = 0; rank < 2; rank++) {
             Pod pod = gang.get(rank);
             assertThat(pod.getMetadata().getName()).isEqualTo("llm-worker-" + rank);
-            assertThat(pod.getMetadata().getOwnerReferences()).singleElement()
+            assertThat(pod.getMetadata().getOwnerReferences())
+                    .singleElement()
                     .satisfies(o -> assertThat(o.getKind()).isEqualTo("TrainingJob"));
-            assertThat(env(pod)).containsEntry("PHOENIX_RANK", Integer.toString(rank))
-                    .containsEntry("PHOENIX_WORLD_SIZE", "2").containsEntry("PHOENIX_ATTEMPT", "1")
-                    .containsEntry("PHOENIX_RESUME_STEP", "-1").containsEntry("PHOENIX_TIMELINE", "t1")
+            assertThat(env(pod))
+                    .containsEntry("PHOENIX_RANK", Integer.toString(rank))
+                    .containsEntry("PHOENIX_WORLD_SIZE", "2")
+                    .containsEntry("PHOENIX_ATTEMPT", "1")
+                    .containsEntry("PHOENIX_RESUME_STEP", "-1")
+                    .containsEntry("PHOENIX_TIMELINE", "t1")
                     .containsEntry("PHOENIX_CHECKPOINT_DIR", "/checkpoints")
                     .containsEntry("PHOENIX_REPORT_CONFIGMAP", "llm-report")
                     .containsEntry("MASTER_ADDR", "llm-worker-0.llm");
         }
-        assertThat(client.services().inNamespace(ns).withName("llm").get().getSpec().getClusterIP()).isEqualTo("None");
+        assertThat(client.services().inNamespace(ns).withName("llm").get().getSpec().getClusterIP())
+                .isEqualTo("None");
         assertThat(client.configMaps().inNamespace(ns).withName("llm-report").get()).isNotNull();
-        assertThat(client.serviceAccounts().inNamespace(ns).withName("llm-trainer").get()).isNotNull();
+        assertThat(client.serviceAccounts().inNamespace(ns).withName("llm-trainer").get())
+                .isNotNull();
         var role = client.rbac().roles().inNamespace(ns).withName("llm-trainer").get();
-        assertThat(role.getRules()).singleElement().satisfies(r -> {
-            assertThat(r.getResources()).containsExactly("configmaps");
-            assertThat(r.getResourceNames()).containsExactly("llm-report");
-            assertThat(r.getVerbs()).containsExactlyInAnyOrder("get", "patch", "update");
-        });
-        assertThat(client.rbac().roleBindings().inNamespace(ns).withName("llm-trainer").get()).isNotNull();
+        assertThat(role.getRules())
+                .singleElement()
+                .satisfies(
+                        r -> {
+                            assertThat(r.getResources()).containsExactly("configmaps");
+                            assertThat(r.getResourceNames()).containsExactly("llm-report");
+                            assertThat(r.getVerbs())
+                                    .containsExactlyInAnyOrder("get", "patch", "update");
+                        });
+        assertThat(client.rbac().roleBindings().inNamespace(ns).withName("llm-trainer").get())
+                .isNotNull();
         awaitPhase("llm", "Running");
         TrainingJob job = get(client, ns, "llm");
         assertThat(job.getStatus().getAttempt()).isEqualTo(1);
-        assertThat(job.getStatus().getObservedGeneration()).isEqualTo(job.getMetadata().getGeneration());
-        await().atMost(TIMEOUT).until(() -> events("llm").stream().anyMatch(e -> e.getReason().equals("Started")));
+        assertThat(job.getStatus().getObservedGeneration())
+                .isEqualTo(job.getMetadata().getGeneration());
+        await().atMost(TIMEOUT)
+                .until(() -> events("llm").stream().anyMatch(e -> e.getReason().equals("Started")));
     }
 
     @Test
@@ -130,7 +143,8 @@ class TrainingJobOperatorIT {
         awaitGang(client, ns, "llm", 1, 2);
         awaitPhase("llm", "Running");
         report(client, ns, "llm", 30, 1, "t1");
-        await().atMost(TIMEOUT).until(() -> get(client, ns, "llm").getStatus().getLatestCheckpoint() != null);
+        await().atMost(TIMEOUT)
+                .until(() -> get(client, ns, "llm").getStatus().getLatestCheckpoint() != null);
         client.pods().inNamespace(ns).withName("llm-worker-0").delete();
         List<Pod> gang = awaitGang(client, ns, "llm", 2, 2);
         assertThat(env(gang.get(0))).containsEntry("PHOENIX_RESUME_STEP", "30");
@@ -155,14 +169,22 @@ class TrainingJobOperatorIT {
         awaitPhase("llm", "Failed");
         TrainingJob failed = get(client, ns, "llm");
         assertThat(failed.getStatus().getFailures()).isEqualTo(2);
-        var condition = failed.getStatus().getConditions().stream().filter(c -> c.getType().equals("Failed"))
-                .findFirst().orElseThrow();
+        var condition =
+                failed.getStatus().getConditions().stream()
+                        .filter(c -> c.getType().equals("Failed"))
+                        .findFirst()
+                        .orElseThrow();
         assertThat(condition.getReason()).isEqualTo("BackoffLimitExceeded");
         assertThat(condition.getMessage()).contains("llm-worker-0").contains("backoffLimit=1");
         // The other rank is stopped; no third attempt ever starts.
-        await().atMost(TIMEOUT).until(() -> pods(client, ns, "llm").stream()
-                .noneMatch(p -> "Running".equals(p.getStatus().getPhase())));
-        assertThat(pods(client, ns, "llm")).allMatch(p -> "2".equals(p.getMetadata().getLabels().get("phoenix.dev/attempt")));
+        await().atMost(TIMEOUT)
+                .until(
+                        () ->
+                                pods(client, ns, "llm").stream()
+                                        .noneMatch(
+                                                p -> "Running".equals(p.getStatus().getPhase())));
+        assertThat(pods(client, ns, "llm"))
+                .allMatch(p -> "2".equals(p.getMetadata().getLabels().get("phoenix.dev/attempt")));
     }
 
     @Test
@@ -170,18 +192,32 @@ class TrainingJobOperatorIT {
         TrainingJob job = OperatorHarness.job(ns, "llm", 2);
         job.getSpec().setResumeStep(20L);
         create(job);
-        assertThat(awaitGang(client, ns, "llm", 1, 2)).allSatisfy(p ->
-                assertThat(env(p)).containsEntry("PHOENIX_RESUME_STEP", "20"));
+        assertThat(awaitGang(client, ns, "llm", 1, 2))
+                .allSatisfy(p -> assertThat(env(p)).containsEntry("PHOENIX_RESUME_STEP", "20"));
         awaitPhase("llm", "Running");
         report(client, ns, "llm", 30, 1, "t1");
         report(client, ns, "llm", 40, 1, "t1");
-        await().atMost(TIMEOUT).until(() -> get(client, ns, "llm").getStatus().getLatestCheckpoint().getStep() == 40);
+        await().atMost(TIMEOUT)
+                .until(
+                        () ->
+                                get(client, ns, "llm").getStatus().getLatestCheckpoint().getStep()
+                                        == 40);
 
-        client.resources(TrainingJob.class).inNamespace(ns).withName("llm")
-                .edit(j -> { j.getSpec().setResumeStep(30L); return j; });
+        client.resources(TrainingJob.class)
+                .inNamespace(ns)
+                .withName("llm")
+                .edit(
+                        j -> {
+                            j.getSpec().setResumeStep(30L);
+                            return j;
+                        });
         List<Pod> gang = awaitGang(client, ns, "llm", 2, 2);
-        assertThat(gang).allSatisfy(p -> assertThat(env(p)).containsEntry("PHOENIX_RESUME_STEP", "30")
-                .containsEntry("PHOENIX_TIMELINE", "t2"));
+        assertThat(gang)
+                .allSatisfy(
+                        p ->
+                                assertThat(env(p))
+                                        .containsEntry("PHOENIX_RESUME_STEP", "30")
+                                        .containsEntry("PHOENIX_TIMELINE", "t2"));
         TrainingJob after = get(client, ns, "llm");
         assertThat(after.getStatus().getPreemptions()).isZero();
         assertThat(after.getStatus().getFailures()).isZero();
@@ -195,26 +231,45 @@ class TrainingJobOperatorIT {
         awaitGang(client, ns, "llm", 1, 2);
         awaitPhase("llm", "Running");
         report(client, ns, "llm", 10, 1, "t1");
-        await().atMost(TIMEOUT).until(() -> get(client, ns, "llm").getStatus().getLatestCheckpoint() != null);
+        await().atMost(TIMEOUT)
+                .until(() -> get(client, ns, "llm").getStatus().getLatestCheckpoint() != null);
         report(client, ns, "llm", 20, 1, "t1");
-        await().atMost(TIMEOUT).until(() -> get(client, ns, "llm").getStatus().getLatestCheckpoint().getStep() == 20);
+        await().atMost(TIMEOUT)
+                .until(
+                        () ->
+                                get(client, ns, "llm").getStatus().getLatestCheckpoint().getStep()
+                                        == 20);
         client.pods().inNamespace(ns).withName("llm-worker-1").delete();
         awaitGang(client, ns, "llm", 2, 2);
         awaitPhase("llm", "Running");
 
-        exit("llm-worker-0", 65, "{\"result\":\"CheckpointInvalid\",\"step\":20,"
-                + "\"message\":\"step-0000000020/layer0.W: SHA-256 mismatch\"}");
+        exit(
+                "llm-worker-0",
+                65,
+                "{\"result\":\"CheckpointInvalid\",\"step\":20,"
+                        + "\"message\":\"step-0000000020/layer0.W: SHA-256 mismatch\"}");
         List<Pod> gang = awaitGang(client, ns, "llm", 3, 2);
-        assertThat(gang).allSatisfy(p -> assertThat(env(p)).containsEntry("PHOENIX_RESUME_STEP", "10")
-                .containsEntry("PHOENIX_TIMELINE", "t2"));
+        assertThat(gang)
+                .allSatisfy(
+                        p ->
+                                assertThat(env(p))
+                                        .containsEntry("PHOENIX_RESUME_STEP", "10")
+                                        .containsEntry("PHOENIX_TIMELINE", "t2"));
         TrainingJob job = get(client, ns, "llm");
-        assertThat(job.getStatus().getCheckpoints()).filteredOn(c -> c.getStep() == 20).singleElement()
-                .satisfies(c -> {
-                    assertThat(c.getValid()).isFalse();
-                    assertThat(c.getInvalidReason()).contains("SHA-256 mismatch");
-                });
+        assertThat(job.getStatus().getCheckpoints())
+                .filteredOn(c -> c.getStep() == 20)
+                .singleElement()
+                .satisfies(
+                        c -> {
+                            assertThat(c.getValid()).isFalse();
+                            assertThat(c.getInvalidReason()).contains("SHA-256 mismatch");
+                        });
         assertThat(job.getStatus().getFailures()).isZero();
-        await().atMost(TIMEOUT).until(() -> events("llm").stream().anyMatch(e -> e.getReason().equals("InvalidCheckpoint")));
+        await().atMost(TIMEOUT)
+                .until(
+                        () ->
+                                events("llm").stream()
+                                        .anyMatch(e -> e.getReason().equals("InvalidCheckpoint")));
     }
 
     @Test
@@ -223,13 +278,21 @@ class TrainingJobOperatorIT {
         job.getSpec().setResumeStep(500L);
         create(job);
         awaitGang(client, ns, "llm", 1, 1);
-        exit("llm-worker-0", 65, "{\"result\":\"CheckpointInvalid\",\"step\":500,"
-                + "\"message\":\"step-0000000500 does not exist\"}");
+        exit(
+                "llm-worker-0",
+                65,
+                "{\"result\":\"CheckpointInvalid\",\"step\":500,"
+                        + "\"message\":\"step-0000000500 does not exist\"}");
         awaitPhase("llm", "Failed");
-        var condition = get(client, ns, "llm").getStatus().getConditions().stream()
-                .filter(c -> c.getType().equals("Failed")).findFirst().orElseThrow();
+        var condition =
+                get(client, ns, "llm").getStatus().getConditions().stream()
+                        .filter(c -> c.getType().equals("Failed"))
+                        .findFirst()
+                        .orElseThrow();
         assertThat(condition.getReason()).isEqualTo("PinnedCheckpointInvalid");
-        assertThat(condition.getMessage()).contains("spec.resumeStep=500").contains("does not exist");
+        assertThat(condition.getMessage())
+                .contains("spec.resumeStep=500")
+                .contains("does not exist");
     }
 
     @Test
@@ -238,13 +301,26 @@ class TrainingJobOperatorIT {
         awaitGang(client, ns, "llm", 1, 2);
         awaitPhase("llm", "Running");
         report(client, ns, "llm", 50, 1, "t1");
-        await().atMost(TIMEOUT).until(() -> get(client, ns, "llm").getStatus().getLatestCheckpoint() != null);
-        client.resources(TrainingJob.class).inNamespace(ns).withName("llm")
-                .edit(j -> { j.getSpec().setSuspend(true); return j; });
+        await().atMost(TIMEOUT)
+                .until(() -> get(client, ns, "llm").getStatus().getLatestCheckpoint() != null);
+        client.resources(TrainingJob.class)
+                .inNamespace(ns)
+                .withName("llm")
+                .edit(
+                        j -> {
+                            j.getSpec().setSuspend(true);
+                            return j;
+                        });
         awaitPhase("llm", "Suspended");
         assertThat(pods(client, ns, "llm")).isEmpty();
-        client.resources(TrainingJob.class).inNamespace(ns).withName("llm")
-                .edit(j -> { j.getSpec().setSuspend(false); return j; });
+        client.resources(TrainingJob.class)
+                .inNamespace(ns)
+                .withName("llm")
+                .edit(
+                        j -> {
+                            j.getSpec().setSuspend(false);
+                            return j;
+                        });
         List<Pod> gang = awaitGang(client, ns, "llm", 2, 2);
         assertThat(env(gang.get(0))).containsEntry("PHOENIX_RESUME_STEP", "50");
         TrainingJob job = get(client, ns, "llm");
@@ -277,13 +353,16 @@ class TrainingJobOperatorIT {
 
     @Test
     void aGangPreemptedAndRemovedWhileTheOperatorIsDownRestartsWhenItIsBack() throws Exception {
-        // Found by ChaosIT: a 1-pod gang preempted and removed while the operator was down. Back up, the
-        // operator saw the pod vanished, ended the attempt, and nothing (no pod event) woke it again.
+        // Found by ChaosIT: a 1-pod gang preempted and removed while the operator was down. Back
+        // up, the
+        // operator saw the pod vanished, ended the attempt, and nothing (no pod event) woke it
+        // again.
         create(OperatorHarness.job(ns, "solo", 1));
         awaitGang(client, ns, "solo", 1, 1);
         awaitPhase("solo", "Running");
         report(client, ns, "solo", 50, 1, "t1");
-        await().atMost(TIMEOUT).until(() -> get(client, ns, "solo").getStatus().getLatestCheckpoint() != null);
+        await().atMost(TIMEOUT)
+                .until(() -> get(client, ns, "solo").getStatus().getLatestCheckpoint() != null);
         operator.close();
 
         client.pods().inNamespace(ns).withName("solo-worker-0").delete();
@@ -302,38 +381,61 @@ class TrainingJobOperatorIT {
     void theOperatorKilledMidRecoveryContinuesWithoutEverRunningTwoAttempts() throws Exception {
         Map<String, Set<String>> liveByAttempt = new ConcurrentHashMap<>();
         List<String> overlaps = new CopyOnWriteArrayList<>();
-        Watch watch = client.pods().inNamespace(ns).watch(new Watcher<>() {
-            @Override
-            public synchronized void eventReceived(Action action, Pod pod) {
-                String attempt = pod.getMetadata().getLabels().get("phoenix.dev/attempt");
-                if (action == Action.DELETED) {
-                    liveByAttempt.getOrDefault(attempt, new HashSet<>()).remove(pod.getMetadata().getName());
-                } else {
-                    liveByAttempt.computeIfAbsent(attempt, a -> ConcurrentHashMap.newKeySet())
-                            .add(pod.getMetadata().getName());
-                }
-                if (liveByAttempt.values().stream().filter(s -> !s.isEmpty()).count() > 1) {
-                    overlaps.add(new HashMap<>(liveByAttempt).toString());
-                }
-            }
+        Watch watch =
+                client.pods()
+                        .inNamespace(ns)
+                        .watch(
+                                new Watcher<>() {
+                                    @Override
+                                    public synchronized void eventReceived(Action action, Pod pod) {
+                                        String attempt =
+                                                pod.getMetadata()
+                                                        .getLabels()
+                                                        .get("phoenix.dev/attempt");
+                                        if (action == Action.DELETED) {
+                                            liveByAttempt
+                                                    .getOrDefault(attempt, new HashSet<>())
+                                                    .remove(pod.getMetadata().getName());
+                                        } else {
+                                            liveByAttempt
+                                                    .computeIfAbsent(
+                                                            attempt,
+                                                            a -> ConcurrentHashMap.newKeySet())
+                                                    .add(pod.getMetadata().getName());
+                                        }
+                                        if (liveByAttempt.values().stream()
+                                                        .filter(s -> !s.isEmpty())
+                                                        .count()
+                                                > 1) {
+                                            overlaps.add(new HashMap<>(liveByAttempt).toString());
+                                        }
+                                    }
 
-            @Override
-            public void onClose(WatcherException cause) {}
-        });
+                                    @Override
+                                    public void onClose(WatcherException cause) {}
+                                });
         try {
             create(OperatorHarness.job(ns, "llm", 3));
             awaitGang(client, ns, "llm", 1, 3);
             awaitPhase("llm", "Running");
             report(client, ns, "llm", 70, 1, "t1");
-            await().atMost(TIMEOUT).until(() -> get(client, ns, "llm").getStatus().getLatestCheckpoint() != null);
+            await().atMost(TIMEOUT)
+                    .until(() -> get(client, ns, "llm").getStatus().getLatestCheckpoint() != null);
 
             // The old gang hangs in termination while the operator dies: a finalizer holds each pod
             // as a kubelet still stopping its containers would.
             pods(client, ns, "llm").forEach(p -> hold(p, true));
-            new ClusterDisruptions(client).evict(client.pods().inNamespace(ns).withName("llm-worker-2").require());
+            new ClusterDisruptions(client)
+                    .evict(client.pods().inNamespace(ns).withName("llm-worker-2").require());
             awaitPhase("llm", "Restarting");
-            await().atMost(TIMEOUT).until(() -> pods(client, ns, "llm").stream()
-                    .allMatch(p -> p.getMetadata().getDeletionTimestamp() != null));
+            await().atMost(TIMEOUT)
+                    .until(
+                            () ->
+                                    pods(client, ns, "llm").stream()
+                                            .allMatch(
+                                                    p ->
+                                                            p.getMetadata().getDeletionTimestamp()
+                                                                    != null));
             operator.close();
 
             pods(client, ns, "llm").forEach(p -> hold(p, false));
@@ -343,7 +445,8 @@ class TrainingJobOperatorIT {
 
             operator = OperatorHarness.startOperator(client);
             List<Pod> gang = awaitGang(client, ns, "llm", 2, 3);
-            assertThat(gang).allSatisfy(p -> assertThat(env(p)).containsEntry("PHOENIX_RESUME_STEP", "70"));
+            assertThat(gang)
+                    .allSatisfy(p -> assertThat(env(p)).containsEntry("PHOENIX_RESUME_STEP", "70"));
             awaitPhase("llm", "Running");
             Thread.sleep(1000);
             assertThat(pods(client, ns, "llm")).hasSize(3);
@@ -360,18 +463,33 @@ class TrainingJobOperatorIT {
     void metricsAndHealthEndpointsServe() throws Exception {
         HttpClient http = HttpClient.newHttpClient();
         String base = "http://127.0.0.1:" + operator.httpPort();
-        assertThat(http.send(HttpRequest.newBuilder(URI.create(base + "/healthz")).build(),
-                HttpResponse.BodyHandlers.ofString()).statusCode()).isEqualTo(200);
-        assertThat(http.send(HttpRequest.newBuilder(URI.create(base + "/readyz")).build(),
-                HttpResponse.BodyHandlers.ofString()).statusCode()).isEqualTo(200);
+        assertThat(
+                        http.send(
+                                        HttpRequest.newBuilder(URI.create(base + "/healthz"))
+                                                .build(),
+                                        HttpResponse.BodyHandlers.ofString())
+                                .statusCode())
+                .isEqualTo(200);
+        assertThat(
+                        http.send(
+                                        HttpRequest.newBuilder(URI.create(base + "/readyz"))
+                                                .build(),
+                                        HttpResponse.BodyHandlers.ofString())
+                                .statusCode())
+                .isEqualTo(200);
         create(OperatorHarness.job(ns, "m", 1));
         awaitGang(client, ns, "m", 1, 1);
         awaitPhase("m", "Running");
         client.pods().inNamespace(ns).withName("m-worker-0").delete();
         awaitGang(client, ns, "m", 2, 1);
-        String metrics = http.send(HttpRequest.newBuilder(URI.create(base + "/metrics")).build(),
-                HttpResponse.BodyHandlers.ofString()).body();
-        assertThat(metrics).contains("phoenix_recovery_latency_seconds").contains("phoenix_recoveries_total")
+        String metrics =
+                http.send(
+                                HttpRequest.newBuilder(URI.create(base + "/metrics")).build(),
+                                HttpResponse.BodyHandlers.ofString())
+                        .body();
+        assertThat(metrics)
+                .contains("phoenix_recovery_latency_seconds")
+                .contains("phoenix_recoveries_total")
                 .contains("phoenix_attempt_endings_total{reason=\"Preemption\"}");
     }
 
@@ -381,35 +499,73 @@ class TrainingJobOperatorIT {
         List<Pod> gang = awaitGang(client, ns, "llm", 1, 1);
         String uid = get(client, ns, "llm").getMetadata().getUid();
         assertThat(gang.get(0).getMetadata().getOwnerReferences().get(0).getUid()).isEqualTo(uid);
-        assertThat(client.configMaps().inNamespace(ns).withName("llm-report").get().getMetadata()
-                .getOwnerReferences().get(0).getUid()).isEqualTo(uid);
-        assertThat(client.rbac().roles().inNamespace(ns).withName("llm-trainer").get().getMetadata()
-                .getOwnerReferences().get(0).getUid()).isEqualTo(uid);
+        assertThat(
+                        client.configMaps()
+                                .inNamespace(ns)
+                                .withName("llm-report")
+                                .get()
+                                .getMetadata()
+                                .getOwnerReferences()
+                                .get(0)
+                                .getUid())
+                .isEqualTo(uid);
+        assertThat(
+                        client.rbac()
+                                .roles()
+                                .inNamespace(ns)
+                                .withName("llm-trainer")
+                                .get()
+                                .getMetadata()
+                                .getOwnerReferences()
+                                .get(0)
+                                .getUid())
+                .isEqualTo(uid);
         client.resources(TrainingJob.class).inNamespace(ns).withName("llm").delete();
         // The controller manager's garbage collector follows the owner references.
-        await().atMost(TIMEOUT).until(() -> pods(client, ns, "llm").isEmpty()
-                && client.configMaps().inNamespace(ns).withName("llm-report").get() == null
-                && client.rbac().roles().inNamespace(ns).withName("llm-trainer").get() == null
-                && client.services().inNamespace(ns).withName("llm").get() == null);
+        await().atMost(TIMEOUT)
+                .until(
+                        () ->
+                                pods(client, ns, "llm").isEmpty()
+                                        && client.configMaps()
+                                                        .inNamespace(ns)
+                                                        .withName("llm-report")
+                                                        .get()
+                                                == null
+                                        && client.rbac()
+                                                        .roles()
+                                                        .inNamespace(ns)
+                                                        .withName("llm-trainer")
+                                                        .get()
+                                                == null
+                                        && client.services().inNamespace(ns).withName("llm").get()
+                                                == null);
     }
 
     private static final String HOLD = "phoenix.dev/test-hold";
 
     private void hold(Pod pod, boolean on) {
-        client.pods().inNamespace(ns).withName(pod.getMetadata().getName()).edit(x -> {
-            List<String> f = new java.util.ArrayList<>(x.getMetadata().getFinalizers() == null ? List.of()
-                    : x.getMetadata().getFinalizers());
-            f.remove(HOLD);
-            if (on) {
-                f.add(HOLD);
-            }
-            x.getMetadata().setFinalizers(f);
-            return x;
-        });
+        client.pods()
+                .inNamespace(ns)
+                .withName(pod.getMetadata().getName())
+                .edit(
+                        x -> {
+                            List<String> f =
+                                    new java.util.ArrayList<>(
+                                            x.getMetadata().getFinalizers() == null
+                                                    ? List.of()
+                                                    : x.getMetadata().getFinalizers());
+                            f.remove(HOLD);
+                            if (on) {
+                                f.add(HOLD);
+                            }
+                            x.getMetadata().setFinalizers(f);
+                            return x;
+                        });
     }
 
     private List<Event> events(String job) {
         return client.v1().events().inNamespace(ns).list().getItems().stream()
-                .filter(e -> job.equals(e.getInvolvedObject().getName())).toList();
+                .filter(e -> job.equals(e.getInvolvedObject().getName()))
+                .toList();
     }
 }

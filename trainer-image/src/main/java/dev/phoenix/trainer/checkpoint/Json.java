@@ -10,28 +10,30 @@ import java.io.UncheckedIOException;
 
 /** Jackson mappers with a canonical output: properties and map keys sorted. */
 public final class Json {
-  public static final ObjectMapper CANONICAL = JsonMapper.builder()
-      .configure(MapperFeature.SORT_PROPERTIES_ALPHABETICALLY, true)
-      .configure(SerializationFeature.ORDER_MAP_ENTRIES_BY_KEYS, true)
-      .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false)
-      .build();
-  public static final ObjectMapper PRETTY = CANONICAL.copy().enable(SerializationFeature.INDENT_OUTPUT);
+    public static final ObjectMapper CANONICAL =
+            JsonMapper.builder()
+                    .configure(MapperFeature.SORT_PROPERTIES_ALPHABETICALLY, true)
+                    .configure(SerializationFeature.ORDER_MAP_ENTRIES_BY_KEYS, true)
+                    .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false)
+                    .build();
+    public static final ObjectMapper PRETTY =
+            CANONICAL.copy().enable(SerializationFeature.INDENT_OUTPUT);
 
-  private Json() {}
+    private Json() {}
 
-  public static String write(Object value) {
-    try {
-      return CANONICAL.writeValueAsString(value);
-    } catch (JsonProcessingException e) {
-      throw new UncheckedIOException(e);
+    public static String write(Object value) {
+        try {
+            return CANONICAL.writeValueAsString(value);
+        } catch (JsonProcessingException e) {
+            throw new UncheckedIOException(e);
+        }
     }
-  }
 
-  public static <T> T read(String json, Class<T> type) {
-    try {
-      return CANONICAL.readValue(json, type);
-    } catch (JsonProcessingException e) {
-      throw new UncheckedIOException(e);
+    public static <T> T read(String json, Class<T> type) {
+        try {
+            return CANONICAL.readValue(json, type);
+        } catch (JsonProcessingException e) {
+            throw new UncheckedIOException(e);
+        }
     }
-  }
 }

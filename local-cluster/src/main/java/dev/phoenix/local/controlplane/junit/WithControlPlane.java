@@ -23,15 +23,15 @@ import org.junit.jupiter.api.extension.ExtendWith;
 @Inherited
 @ExtendWith(ControlPlaneExtension.class)
 public @interface WithControlPlane {
-  /** Start kube-scheduler. */
-  boolean scheduler() default true;
+    /** Start kube-scheduler. */
+    boolean scheduler() default true;
 
-  /** Start kube-controller-manager (without it ServiceAccount admission is off). */
-  boolean controllerManager() default true;
+    /** Start kube-controller-manager (without it ServiceAccount admission is off). */
+    boolean controllerManager() default true;
 
-  /**
-   * tolerationSeconds for the default not-ready/unreachable tolerations added to pods, -1 for
-   * Kubernetes' default (300). Control planes with different values are different instances.
-   */
-  int defaultTolerationSeconds() default -1;
+    /**
+     * tolerationSeconds for the default not-ready/unreachable tolerations added to pods, -1 for
+     * Kubernetes' default (300). Control planes with different values are different instances.
+     */
+    int defaultTolerationSeconds() default -1;
 }
