@@ -52,8 +52,8 @@ public final class PhoenixOperator implements AutoCloseable {
                         o -> {
                             o.withKubernetesClient(client)
                                     .withCloseClientOnStop(false)
-                                    // SSA is beta on 1.20 API servers; status is written with
-                                    // optimistic locking instead.
+                                    // Status is written whole with optimistic locking
+                                    // (resourceVersion): a stale view is refused, never merged.
                                     .withUseSSAToPatchPrimaryResource(false)
                                     .withConcurrentReconciliationThreads(config.reconcileThreads())
                                     .withMetrics(

@@ -13,9 +13,9 @@ import java.util.Optional;
 import java.util.OptionalLong;
 
 /**
- * Checks what the CRD schema cannot express on every supported server (1.20 ignores CEL rules): the
- * checkpoint directory must be on a volume that outlives pods, or every restart would lose the very
- * checkpoints Phoenix resumes from. Each problem names the field.
+ * Checks what the CRD schema and its CEL rules cannot express (they see one object, not volumes):
+ * the checkpoint directory must be on a volume that outlives pods, or every restart would lose the
+ * very checkpoints Phoenix resumes from. Each problem names the field.
  */
 public final class SpecValidator {
     private SpecValidator() {}

@@ -34,7 +34,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * deploy/ is installed for real with `kubectl apply -k deploy/` and re-applied with a server-side
  * dry run; the overlay and every example are applied with `kubectl apply --dry-run=server`, and
  * each TrainingJob is also sent through a Fabric8 dry run and compared with what came back, because
- * a 1.20 server silently prunes unknown (misspelt) fields instead of rejecting them.
+ * an unknown (misspelt) field must come back as an error, not be pruned silently.
  */
 @WithControlPlane(scheduler = false, controllerManager = false)
 class DeployManifestsIT {
