@@ -9,14 +9,14 @@ import picocli.CommandLine.Option;
 
 /**
  * {@code phoenix-controlplane start --dir DIR [--scheduler] [--controller-manager]}: runs a local
- * Kubernetes 1.20 control plane until Ctrl-C / SIGTERM.
+ * Kubernetes control plane (the release hack/k8s-binaries.sh pins) until Ctrl-C / SIGTERM.
  */
 @Command(
         name = "phoenix-controlplane",
         mixinStandardHelpOptions = true,
         subcommands = {ControlPlaneMain.Start.class, ControlPlaneMain.Binaries.class},
         description =
-                "Local Kubernetes 1.20 control plane (etcd, kube-apiserver, optional kube-scheduler and kube-controller-manager).")
+                "Local Kubernetes control plane (etcd, kube-apiserver, optional kube-scheduler and kube-controller-manager).")
 public final class ControlPlaneMain implements Runnable {
 
     public static void main(String[] args) {

@@ -9,8 +9,9 @@ import java.lang.annotation.Target;
 import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
- * Runs the test class against a real Kubernetes 1.20 control plane shared by every test class of
- * this JVM that asks for the same options (started lazily, stopped when the JVM's test run ends).
+ * Runs the test class against a real Kubernetes control plane (the pinned release) shared by every
+ * test class of this JVM that asks for the same options (started lazily, stopped when the JVM's
+ * test run ends).
  *
  * <p>Injectable parameters (constructor, lifecycle and test methods): {@link
  * dev.phoenix.local.controlplane.ControlPlane}, {@link
