@@ -45,15 +45,16 @@ public final class BenchEnv implements AutoCloseable {
     }
 
     /**
-     * API server + etcd + scheduler (it binds the simulated pods to KWOK's node), no controller
-     * manager: the least CPU noise on a small machine.
+     * API server + etcd + scheduler (it binds the simulated pods to KWOK's node) + controller
+     * manager: on 1.37 a new Node carries the {@code node.kubernetes.io/not-ready:NoSchedule} taint
+     * until the node-lifecycle controller removes it, so without one nothing is ever scheduled.
      */
     public static BenchEnv start() throws IOException {
         long t0 = System.nanoTime();
         ControlPlane cp =
                 ControlPlane.builder()
                         .withScheduler(true)
-                        .withControllerManager(false)
+                        .withControllerManager(true)
                         .build()
                         .start();
         BenchEnv env = new BenchEnv(cp);
@@ -108,7 +109,9 @@ public final class BenchEnv implements AutoCloseable {
     public Kwok kwok() {
         Kwok kwok = Kwok.start(cp);
         closeables.add(0, kwok);
-        kwok.addNode("kwok-bench");
+        // GPUs for every simulated worker: the job template asks for one each, as on a GPU cluster
+        kwok.addNode(
+                "kwok-bench", java.util.Map.of("nvidia.com/gpu", "100000"), java.util.Map.of());
         return kwok;
     }
 

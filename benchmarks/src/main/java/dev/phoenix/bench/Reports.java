@@ -13,10 +13,12 @@ final class Reports {
         String json =
                 "{\"step\":"
                         + step
-                        + ",\"digest\":\"sha256:m"
-                        + step
-                        + "\",\"stateDigest\":\"sha256:s"
-                        + step
+                        // digests in the trainer's format (sha256:<64 hex>), or the operator
+                        // rejects the report
+                        + ",\"digest\":\"sha256:"
+                        + String.format("%064x", step)
+                        + "\",\"stateDigest\":\"sha256:"
+                        + String.format("%064x", step + 1_000_000)
                         + "\",\"attempt\":"
                         + attempt
                         + ",\"timeline\":\"t1\",\"time\":\""
