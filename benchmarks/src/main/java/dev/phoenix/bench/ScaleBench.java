@@ -108,8 +108,12 @@ public final class ScaleBench {
                                                                     ns,
                                                                     name,
                                                                     cfg,
+                                                                    // one checkpoint location per
+                                                                    // job:
+                                                                    // Phoenix refuses a shared one
                                                                     Path.of(
-                                                                            "/tmp/phoenix-bench/unused")))
+                                                                            "/tmp/phoenix-bench/unused",
+                                                                            name)))
                                                     .create()));
                 }
                 for (Future<?> f : fs) {
@@ -189,7 +193,20 @@ public final class ScaleBench {
                 }
                 fs.clear();
                 for (String j : done) {
-                    fs.add(pool.submit(() -> kwok.exit(rec.of(j, 1).get(0).last, 0, "")));
+                    // the job's current attempt: some of these were among the preempted ones
+                    fs.add(
+                            pool.submit(
+                                    () ->
+                                            kwok.exit(
+                                                    rec.of(
+                                                                    j,
+                                                                    TrainingJobs.status(
+                                                                                    client, ns, j)
+                                                                            .getAttempt())
+                                                            .get(0)
+                                                            .last,
+                                                    0,
+                                                    "")));
                 }
                 for (Future<?> f : fs) {
                     f.get();
