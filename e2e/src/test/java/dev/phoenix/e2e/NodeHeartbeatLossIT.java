@@ -92,8 +92,19 @@ class NodeHeartbeatLossIT {
                     .extracting(Taint::getKey)
                     .contains("node.kubernetes.io/unreachable");
 
-            // No new attempt while a pod of the old one may still run.
-            E2e.sleep(5_000);
+            // No new attempt while a pod of the old one may still run: the dead node's pod is still
+            // there (Terminating, no kubelet to confirm it stopped) and the job is still on attempt
+            // 1.
+            assertThat(
+                            s.admin()
+                                    .pods()
+                                    .inNamespace(ns)
+                                    .withName(victim.getMetadata().getName())
+                                    .get())
+                    .as("the dead node's pod, before the out-of-service taint")
+                    .isNotNull()
+                    .satisfies(p -> assertThat(p.getMetadata().getUid()).isEqualTo(uid))
+                    .satisfies(p -> assertThat(p.getMetadata().getDeletionTimestamp()).isNotNull());
             TrainingJobStatus waiting = TrainingJobs.status(s.admin(), ns, name);
             assertThat(E2e.attempt(waiting))
                     .as("attempt while the dead node's pods are Terminating")
