@@ -6,6 +6,8 @@ import dev.phoenix.operator.decide.Action;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.fabric8.kubernetes.client.dsl.base.PatchContext;
+import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import java.util.List;
 import java.util.Objects;
 import org.slf4j.Logger;
@@ -38,12 +40,47 @@ public final class Actuator {
             } else if (a instanceof Action.EnsureResources e) {
                 LOG.info("{}: recreating {}", Names.describe(job), e.missing());
                 JobResources.ensure(client, job);
+            } else if (a instanceof Action.ClearReportKeys c) {
+                clearReportKeys(job, c);
             } else if (a instanceof Action.DeleteJob) {
                 LOG.info("ttlSecondsAfterFinished passed; deleting {}", Names.describe(job));
                 client.resource(job).delete();
             }
         }
         return complete;
+    }
+
+    /**
+     * One JSON patch that first tests the resourceVersion the keys were judged at: a trainer's
+     * write in between makes it fail (422), and the next look judges the new values.
+     */
+    private void clearReportKeys(TrainingJob job, Action.ClearReportKeys c) {
+        StringBuilder ops =
+                new StringBuilder("[{\"op\":\"test\",\"path\":\"/metadata/resourceVersion\",")
+                        .append("\"value\":\"")
+                        .append(c.resourceVersion())
+                        .append("\"}");
+        for (String key : c.keys()) {
+            ops.append(",{\"op\":\"remove\",\"path\":\"/data/").append(key).append("\"}");
+        }
+        ops.append(']');
+        String name = Names.reportConfigMap(job.getMetadata().getName());
+        try {
+            client.configMaps()
+                    .inNamespace(job.getMetadata().getNamespace())
+                    .withName(name)
+                    .patch(PatchContext.of(PatchType.JSON), ops.toString());
+            LOG.info("{}: removed rejected report keys {}", Names.describe(job), c.keys());
+        } catch (KubernetesClientException e) {
+            if (e.getCode() < 400 || e.getCode() >= 500) {
+                throw e;
+            }
+            LOG.info(
+                    "{}: report ConfigMap {} changed since it was judged ({}); the next look decides",
+                    Names.describe(job),
+                    name,
+                    e.getCode());
+        }
     }
 
     private boolean createWorkers(TrainingJob job, Action.CreateWorkers c) {

@@ -32,6 +32,14 @@ public sealed interface Action {
     record EnsureResources(java.util.List<String> missing) implements Action {}
 
     /**
+     * Remove report keys whose values were rejected on two looks in a row from the report
+     * ConfigMap, only if it is still at {@code resourceVersion}: a rejected value is never
+     * believed, and left in place it could hold back the trainer's next report (the trainer leaves
+     * a newer attempt's report alone).
+     */
+    record ClearReportKeys(List<String> keys, String resourceVersion) implements Action {}
+
+    /**
      * ttlSecondsAfterFinished has passed: delete the job; owner references take everything else.
      */
     record DeleteJob() implements Action {}

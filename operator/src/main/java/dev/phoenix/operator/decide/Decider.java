@@ -137,11 +137,15 @@ public final class Decider {
                 new ReportValidator(
                         s, SpecFacts.totalSteps(spec), obs.job().getMetadata().getUid());
         List<String> rejected = new ArrayList<>(obs.reportProblems());
+        // Keys whose parsed value the validator refused (unparseable values never hold the
+        // trainer back: it overwrites what it cannot read).
+        java.util.Set<String> rejectedKeys = new java.util.TreeSet<>();
         Report.Progress p = obs.progress();
         if (p != null) {
             List<String> problems = v.progress(p);
             rejected.addAll(problems);
             if (!problems.isEmpty()) {
+                rejectedKeys.add(Names.REPORT_KEY_PROGRESS);
                 p = null;
             }
         }
@@ -169,6 +173,7 @@ public final class Decider {
                                                         null))
                                 .toList());
             } else if (!problems.isEmpty()) {
+                rejectedKeys.add(Names.REPORT_KEY_INVENTORY);
                 inv = null;
             }
         }
@@ -178,6 +183,8 @@ public final class Decider {
             rejected.addAll(problems);
             if (problems.isEmpty()) {
                 CheckpointHistory.accept(s, r.toRecord());
+            } else {
+                rejectedKeys.add(Names.REPORT_KEY_CHECKPOINT);
             }
         }
         for (WorkerView w : obs.workers()) {
@@ -203,10 +210,10 @@ public final class Decider {
                 && (s.getCurrentStep() == null || s.getCurrentStep() < latest.getStep())) {
             s.setCurrentStep(latest.getStep());
         }
-        reportVerdict(rejected);
+        reportVerdict(rejected, rejectedKeys);
     }
 
-    private void reportVerdict(List<String> rejected) {
+    private void reportVerdict(List<String> rejected, java.util.Set<String> rejectedKeys) {
         if (rejected.isEmpty()) {
             if (Conditions.find(s, Conditions.REPORTS_VALID).map(c -> !c.isTrue()).orElse(false)) {
                 Conditions.set(
@@ -233,6 +240,35 @@ public final class Decider {
         if (!already) {
             d.event(JobEvent.warning("ReportRejected", message));
         }
+        clearRejected(already, rejectedKeys);
+    }
+
+    /**
+     * A rejected value left in the ConfigMap can wedge reporting: the trainer never overwrites a
+     * report of a newer attempt than its own (so that a stale pod cannot undo a newer one), and a
+     * forged future attempt would silence it for good. The key is removed once the same rejection
+     * is seen on a second look, whose status already carries the first one: by then the status the
+     * value was judged against is this reconciler's own latest write, never a stale cache (a report
+     * of an attempt just started is believed on that second look, not removed). Until then, look
+     * again soon: a silenced trainer writes nothing that would trigger a reconcile.
+     */
+    private void clearRejected(boolean seenBefore, java.util.Set<String> rejectedKeys) {
+        if (rejectedKeys.isEmpty() || obs.reportVersion() == null) {
+            return;
+        }
+        if (!seenBefore) {
+            d.requeueWithin(Duration.ofSeconds(2));
+            return;
+        }
+        d.act(new Action.ClearReportKeys(List.copyOf(rejectedKeys), obs.reportVersion()));
+        d.event(
+                JobEvent.warning(
+                        "ReportCleared",
+                        "removed the rejected report keys "
+                                + rejectedKeys
+                                + " from ConfigMap "
+                                + Names.reportConfigMap(obs.job().getMetadata().getName())
+                                + " so that they cannot hold back the trainer's next report"));
     }
 
     // ---- owned objects
@@ -325,7 +361,7 @@ public final class Decider {
             deleteAll(obs.workers());
             // Another job's location may be freed without an event for this job: look again now and
             // then.
-            d.requeueAfter(Duration.ofSeconds(10));
+            d.requeueWithin(Duration.ofSeconds(10));
             return;
         }
         if (Conditions.find(s, Conditions.SPEC_VALID).isPresent()) {
@@ -757,7 +793,7 @@ public final class Decider {
             // will come to wake the next reconcile, and a status write does not either
             // (generation-aware
             // filtering). Look again at once; that reconcile starts the next attempt.
-            d.requeueAfter(NEXT_LOOK);
+            d.requeueWithin(NEXT_LOOK);
         }
     }
 
@@ -815,7 +851,7 @@ public final class Decider {
             if (!now.isBefore(expiry)) {
                 d.act(new Action.DeleteJob());
             } else {
-                d.requeueAfter(Duration.between(now, expiry));
+                d.requeueWithin(Duration.between(now, expiry));
             }
         }
     }

@@ -57,8 +57,11 @@ public final class Decision {
         events.add(e);
     }
 
-    void requeueAfter(Duration d) {
-        requeueAfter = d;
+    /** Requeues after {@code d} at the latest (keeps an earlier requeue already asked for). */
+    void requeueWithin(Duration d) {
+        if (requeueAfter == null || d.compareTo(requeueAfter) < 0) {
+            requeueAfter = d;
+        }
     }
 
     void recoveryLatency(Duration d) {

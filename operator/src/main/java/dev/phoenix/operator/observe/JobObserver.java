@@ -112,6 +112,7 @@ public final class JobObserver {
                 List.copyOf(problems),
                 missingResources.apply(job),
                 peers.apply(job),
+                cm.map(c -> c.getMetadata().getResourceVersion()).orElse(null),
                 clock.instant());
     }
 

@@ -16,6 +16,8 @@ import java.util.Optional;
  *     identity) not found
  * @param peers the other TrainingJobs of the namespace, for the one-job-per-checkpoint-location
  *     rule
+ * @param reportVersion resourceVersion of the report ConfigMap the reports were read from (null
+ *     when it does not exist), so that a rejected key is removed only from exactly what was judged
  */
 public record ObservedJob(
         TrainingJob job,
@@ -26,6 +28,7 @@ public record ObservedJob(
         List<String> reportProblems,
         List<String> missingResources,
         List<TrainingJob> peers,
+        String reportVersion,
         Instant now) {
 
     public ObservedJob(
@@ -34,7 +37,17 @@ public record ObservedJob(
             Report checkpointReport,
             Report.Progress progress,
             Instant now) {
-        this(job, workers, checkpointReport, progress, null, List.of(), List.of(), List.of(), now);
+        this(
+                job,
+                workers,
+                checkpointReport,
+                progress,
+                null,
+                List.of(),
+                List.of(),
+                List.of(),
+                null,
+                now);
     }
 
     public List<WorkerView> workersOfAttempt(int attempt) {

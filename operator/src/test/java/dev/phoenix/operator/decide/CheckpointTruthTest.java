@@ -108,6 +108,34 @@ class CheckpointTruthTest {
     }
 
     @Test
+    void aRejectedReportOfAFutureAttemptIsRemovedOnTheSecondLookSoItCannotSilenceTheTrainer() {
+        // Found by ChaosIT's report tampering: the trainer leaves a newer attempt's report alone,
+        // so a forged "attempt 7" kept it from ever reporting again.
+        Jobs j = new Jobs(1);
+        j.decide();
+        j.checkpoint(40, "t1").inventory(40, 20).running();
+        j.report = new Report(60, Jobs.digest('d', 60), null, 7, "t1", null);
+        j.reportVersion = "11";
+        Decision first = j.running();
+        assertThat(first.actions()).noneMatch(a -> a instanceof Action.ClearReportKeys);
+        assertThat(first.requeueAfter())
+                .as("look again: a silenced trainer writes nothing")
+                .isNotNull();
+        Decision second = j.running();
+        assertThat(second.actions())
+                .containsExactly(new Action.ClearReportKeys(List.of("checkpoint"), "11"));
+        assertThat(second.events()).extracting(JobEvent::reason).containsExactly("ReportCleared");
+        assertThat(second.status().getLatestCheckpoint().getStep()).isEqualTo(40);
+
+        // A report rejected once only (judged against a status that may be stale) is never removed.
+        Jobs k = new Jobs(1);
+        k.decide();
+        k.running();
+        k.report = new Report(20, Jobs.digest('d', 20), null, 2, "t1", null);
+        assertThat(k.running().actions()).noneMatch(a -> a instanceof Action.ClearReportKeys);
+    }
+
+    @Test
     void aHugeReportValueIsRejectedAndNoReportCanMakeStatusLarge() {
         // Item 3: a ~900 KiB value was copied into status; every status write then failed.
         Jobs j = new Jobs(2);

@@ -26,6 +26,7 @@ final class Jobs {
     Report.Progress progress;
     Report.Inventory inventory;
     List<String> reportProblems = List.of();
+    String reportVersion = "1";
     List<String> missingResources = List.of();
     List<TrainingJob> peers = List.of();
     Instant now = T0;
@@ -80,6 +81,7 @@ final class Jobs {
                                 reportProblems,
                                 missingResources,
                                 peers,
+                                reportVersion,
                                 now));
         job.setStatus(d.status());
         return d;
