@@ -14,8 +14,14 @@ import dev.phoenix.local.kwok.Kwok;
 import dev.phoenix.operator.PhoenixOperator;
 import dev.phoenix.operator.config.OperatorConfig;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import io.fabric8.kubernetes.client.http.BasicBuilder;
+import io.fabric8.kubernetes.client.http.HttpRequest;
+import io.fabric8.kubernetes.client.http.Interceptor;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -23,6 +29,9 @@ import org.junit.jupiter.api.Test;
 /** The operator as a process: the namespaces it watches, and leader election between replicas. */
 @WithControlPlane
 class OperatorProcessIT {
+    private static final Pattern NAMESPACED =
+            Pattern.compile(
+                    "/(pods|configmaps|services|serviceaccounts|roles|rolebindings|events|trainingjobs)(/|$)");
     private static ControlPlane controlPlane;
     private final List<AutoCloseable> toClose = new ArrayList<>();
 
@@ -49,17 +58,47 @@ class OperatorProcessIT {
             throws Exception {
         String ignored = controlPlane.createNamespace("ignored");
         closing(Kwok.start(controlPlane)).addNode("kwok-" + watched.name());
+        // Every request the operator sends, recorded: the proof that it never looks at another
+        // namespace is in what it asks the API server for, not in waiting for nothing to happen.
+        List<String> requests = new CopyOnWriteArrayList<>();
+        KubernetesClient recording =
+                closing(
+                        new KubernetesClientBuilder()
+                                .withConfig(client.getConfiguration())
+                                .withHttpClientBuilderConsumer(
+                                        b ->
+                                                b.addOrReplaceInterceptor(
+                                                        "record",
+                                                        new Interceptor() {
+                                                            @Override
+                                                            public void before(
+                                                                    BasicBuilder builder,
+                                                                    HttpRequest request,
+                                                                    RequestTags tags) {
+                                                                requests.add(
+                                                                        request.method()
+                                                                                + " "
+                                                                                + request.uri()
+                                                                                        .getRawPath());
+                                                            }
+                                                        }))
+                                .build());
+        client.resource(OperatorHarness.job(ignored, "other", 1)).create();
         closing(
                 PhoenixOperator.start(
-                        client,
+                        recording,
                         new OperatorConfig()
                                 .withLeaderElection(false)
                                 .withHttpPort(0)
                                 .withNamespaces(watched.name())));
-        client.resource(OperatorHarness.job(ignored, "other", 1)).create();
         client.resource(OperatorHarness.job(watched.name(), "mine", 1)).create();
         awaitGang(client, watched.name(), "mine", 1, 1);
-        Thread.sleep(2000);
+        assertThat(requests).as("requests sent").isNotEmpty();
+        assertThat(requests)
+                .as("every request for a namespaced kind names the watched namespace")
+                .filteredOn(r -> NAMESPACED.matcher(r).find())
+                .isNotEmpty()
+                .allMatch(r -> r.contains("/namespaces/" + watched.name() + "/"));
         assertThat(pods(client, ignored, "other")).isEmpty();
         assertThat(OperatorHarness.get(client, ignored, "other").getStatus().getPhase())
                 .as("never reconciled")

@@ -6,6 +6,7 @@ import static dev.phoenix.operator.it.OperatorHarness.env;
 import static dev.phoenix.operator.it.OperatorHarness.get;
 import static dev.phoenix.operator.it.OperatorHarness.phase;
 import static dev.phoenix.operator.it.OperatorHarness.pods;
+import static dev.phoenix.operator.it.OperatorHarness.podsOfAttempt;
 import static dev.phoenix.operator.it.OperatorHarness.report;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
@@ -440,16 +441,22 @@ class TrainingJobOperatorIT {
 
             pods(client, ns, "llm").forEach(p -> hold(p, false));
             await().atMost(TIMEOUT).until(() -> pods(client, ns, "llm").isEmpty());
-            Thread.sleep(500);
-            assertThat(pods(client, ns, "llm")).as("a stopped operator creates nothing").isEmpty();
 
             operator = OperatorHarness.startOperator(client);
             List<Pod> gang = awaitGang(client, ns, "llm", 2, 3);
             assertThat(gang)
                     .allSatisfy(p -> assertThat(env(p)).containsEntry("PHOENIX_RESUME_STEP", "70"));
             awaitPhase("llm", "Running");
-            Thread.sleep(1000);
-            assertThat(pods(client, ns, "llm")).hasSize(3);
+            assertThat(pods(client, ns, "llm"))
+                    .as("only the new attempt's gang")
+                    .hasSize(3)
+                    .allMatch(
+                            p ->
+                                    "2"
+                                            .equals(
+                                                    p.getMetadata()
+                                                            .getLabels()
+                                                            .get("phoenix.dev/attempt")));
             TrainingJob job = get(client, ns, "llm");
             assertThat(job.getStatus().getAttempt()).isEqualTo(2);
             assertThat(job.getStatus().getPreemptions()).isEqualTo(1);
@@ -457,6 +464,170 @@ class TrainingJobOperatorIT {
         } finally {
             watch.close();
         }
+    }
+
+    @Test
+    void ownedObjectsDeletedWhileTheJobRunsAreRecreatedWithoutTouchingTheGang() {
+        // Issue 12 item 6: without its RoleBinding the trainer could not report until the next
+        // restart.
+        create(OperatorHarness.job(ns, "llm", 2));
+        List<Pod> gang = awaitGang(client, ns, "llm", 1, 2);
+        awaitPhase("llm", "Running");
+        Map<String, String> uids = ownedUids("llm");
+        assertThat(uids.values()).doesNotContainNull();
+        client.configMaps().inNamespace(ns).withName("llm-report").delete();
+        client.services().inNamespace(ns).withName("llm").delete();
+        client.rbac().roleBindings().inNamespace(ns).withName("llm-trainer").delete();
+        client.rbac().roles().inNamespace(ns).withName("llm-trainer").delete();
+        client.serviceAccounts().inNamespace(ns).withName("llm-trainer").delete();
+        await().atMost(TIMEOUT)
+                .untilAsserted(
+                        () ->
+                                assertThat(ownedUids("llm"))
+                                        .allSatisfy(
+                                                (kind, uid) ->
+                                                        assertThat(uid)
+                                                                .as(kind + " recreated")
+                                                                .isNotNull()
+                                                                .isNotEqualTo(uids.get(kind))));
+        assertThat(podsOfAttempt(client, ns, "llm", 1))
+                .extracting(p -> p.getMetadata().getUid())
+                .as("the same gang, untouched")
+                .containsExactlyInAnyOrderElementsOf(
+                        gang.stream().map(p -> p.getMetadata().getUid()).toList());
+        TrainingJob job = get(client, ns, "llm");
+        assertThat(job.getStatus().getAttempt()).isEqualTo(1);
+        assertThat(job.getStatus().getPhase().name()).isEqualTo("Running");
+        assertThat(events("llm")).extracting(Event::getReason).contains("ResourceRecreated");
+        // The recreated report ConfigMap works: a report reaches status.
+        report(client, ns, "llm", 30, 1, "t1");
+        await().atMost(TIMEOUT)
+                .until(() -> get(client, ns, "llm").getStatus().getLatestCheckpoint() != null);
+    }
+
+    private Map<String, String> ownedUids(String job) {
+        Map<String, String> m = new java.util.TreeMap<>();
+        m.put(
+                "ConfigMap",
+                uid(client.configMaps().inNamespace(ns).withName(job + "-report").get()));
+        m.put("Service", uid(client.services().inNamespace(ns).withName(job).get()));
+        m.put(
+                "RoleBinding",
+                uid(client.rbac().roleBindings().inNamespace(ns).withName(job + "-trainer").get()));
+        m.put("Role", uid(client.rbac().roles().inNamespace(ns).withName(job + "-trainer").get()));
+        m.put(
+                "ServiceAccount",
+                uid(client.serviceAccounts().inNamespace(ns).withName(job + "-trainer").get()));
+        return m;
+    }
+
+    private static String uid(io.fabric8.kubernetes.api.model.HasMetadata o) {
+        return o == null ? null : o.getMetadata().getUid();
+    }
+
+    @Test
+    void aTemplateChangeOfARunningJobRestartsTheGangWithAnEventAndCountsNothing() {
+        // Issue 12 item 7: a new image waited silently for the next restart.
+        create(OperatorHarness.job(ns, "llm", 2));
+        awaitGang(client, ns, "llm", 1, 2);
+        awaitPhase("llm", "Running");
+        report(client, ns, "llm", 30, 1, "t1");
+        await().atMost(TIMEOUT)
+                .until(() -> get(client, ns, "llm").getStatus().getLatestCheckpoint() != null);
+        client.resources(TrainingJob.class)
+                .inNamespace(ns)
+                .withName("llm")
+                .edit(
+                        j -> {
+                            j.getSpec()
+                                    .getTemplate()
+                                    .getSpec()
+                                    .getContainers()
+                                    .get(0)
+                                    .setImage("phoenix/trainer:0.2.0");
+                            return j;
+                        });
+        List<Pod> gang = awaitGang(client, ns, "llm", 2, 2);
+        assertThat(gang)
+                .allSatisfy(
+                        p -> {
+                            assertThat(p.getSpec().getContainers().get(0).getImage())
+                                    .isEqualTo("phoenix/trainer:0.2.0");
+                            assertThat(env(p)).containsEntry("PHOENIX_RESUME_STEP", "30");
+                        });
+        await().atMost(TIMEOUT)
+                .until(
+                        () ->
+                                events("llm").stream()
+                                        .anyMatch(e -> e.getReason().equals("SpecChanged")));
+        TrainingJob job = get(client, ns, "llm");
+        assertThat(job.getStatus().getPreemptions()).isZero();
+        assertThat(job.getStatus().getFailures()).isZero();
+    }
+
+    @Test
+    void workersTheSchedulerCannotPlaceSurfaceWithItsReasonAndTheJobIsNotRunning() {
+        // Issue 12 item 7: pods that could not start left the job Running/AllWorkersRunning.
+        TrainingJob job = OperatorHarness.job(ns, "llm", 2);
+        job.getSpec()
+                .getTemplate()
+                .getSpec()
+                .getContainers()
+                .get(0)
+                .setResources(
+                        new io.fabric8.kubernetes.api.model.ResourceRequirementsBuilder()
+                                .addToLimits(
+                                        "example.com/accelerator",
+                                        new io.fabric8.kubernetes.api.model.Quantity("1"))
+                                .build());
+        create(job);
+        await().atMost(TIMEOUT)
+                .untilAsserted(
+                        () -> {
+                            var running =
+                                    get(client, ns, "llm").getStatus().getConditions().stream()
+                                            .filter(c -> c.getType().equals("Running"))
+                                            .findFirst()
+                                            .orElseThrow();
+                            assertThat(running.getStatus()).isEqualTo("False");
+                            assertThat(running.getReason()).isEqualTo("Unschedulable");
+                            assertThat(running.getMessage())
+                                    .contains("llm-worker-")
+                                    .contains("example.com/accelerator");
+                        });
+        assertThat(get(client, ns, "llm").getStatus().getPhase().name()).isEqualTo("Pending");
+        assertThat(events("llm")).extracting(Event::getReason).contains("WorkerNotStarting");
+    }
+
+    @Test
+    void aForgedReportOfAFutureAttemptIsRejectedThenRemovedAndTheNextRealReportCounts() {
+        // Found by ChaosIT's report tampering: the trainer leaves a newer attempt's report alone,
+        // so a forged one silenced it.
+        create(OperatorHarness.job(ns, "llm", 1));
+        awaitGang(client, ns, "llm", 1, 1);
+        awaitPhase("llm", "Running");
+        report(client, ns, "llm", 30, 7, "t1");
+        await().atMost(TIMEOUT)
+                .until(
+                        () ->
+                                client.configMaps()
+                                                .inNamespace(ns)
+                                                .withName("llm-report")
+                                                .get()
+                                                .getData()
+                                                .get("checkpoint")
+                                        == null);
+        assertThat(events("llm"))
+                .extracting(Event::getReason)
+                .contains("ReportRejected", "ReportCleared");
+        assertThat(get(client, ns, "llm").getStatus().getLatestCheckpoint())
+                .as("never believed")
+                .isNull();
+        report(client, ns, "llm", 30, 1, "t1");
+        await().atMost(TIMEOUT)
+                .until(() -> get(client, ns, "llm").getStatus().getLatestCheckpoint() != null);
+        assertThat(get(client, ns, "llm").getStatus().getLatestCheckpoint().getStep())
+                .isEqualTo(30);
     }
 
     @Test
