@@ -20,6 +20,12 @@ import org.slf4j.LoggerFactory;
 public final class Actuator {
     private static final Logger LOG = LoggerFactory.getLogger(Actuator.class);
 
+    /**
+     * Pod creates and deletes of one gang in flight at once (the Job controller's burst is 500 per
+     * sync; the client's own limits apply on top).
+     */
+    static final int PARALLEL_CALLS = 32;
+
     private final KubernetesClient client;
 
     public Actuator(KubernetesClient client) {
@@ -85,8 +91,10 @@ public final class Actuator {
 
     private boolean createWorkers(TrainingJob job, Action.CreateWorkers c) {
         String ns = job.getMetadata().getNamespace();
-        if (c.ensureResources()) {
+        if (c.createResources()) {
             JobResources.ensure(client, job);
+        }
+        if (c.wholeGang()) {
             // The cache said no pod is left; the API server must agree before a new gang starts, so
             // two
             // attempts of one job can never run at once.
@@ -113,27 +121,16 @@ public final class Actuator {
                 return false;
             }
         }
-        for (int rank : c.ranks()) {
-            Pod pod = WorkerPodFactory.build(job, rank, c.attempt(), c.resumeStep(), c.timeline());
-            try {
-                client.pods().inNamespace(ns).resource(pod).create();
-            } catch (KubernetesClientException e) {
-                if (e.getCode() != 409) {
-                    throw e;
-                }
-                // Deterministic names: a pod of this rank exists already. Ours from a retried
-                // reconcile is
-                // fine; an older attempt's means we must wait for it to go.
-                Pod existing =
-                        client.pods().inNamespace(ns).withName(pod.getMetadata().getName()).get();
-                if (existing != null
-                        && !Integer.toString(c.attempt())
-                                .equals(
-                                        existing.getMetadata()
-                                                .getLabels()
-                                                .get(Names.LABEL_ATTEMPT))) {
-                    return false;
-                }
+        // Slow start, as the Job controller creates pods: batches of 1, 2, 4 … (at most CALLS
+        // in flight), and no next batch after a batch that met an older attempt's pod or an
+        // error, so that a gang the API server refuses costs one request, not a thousand.
+        List<Integer> ranks = c.ranks();
+        for (int from = 0, batch = 1; from < ranks.size(); from += batch, batch *= 2) {
+            List<Integer> part = ranks.subList(from, Math.min(ranks.size(), from + batch));
+            List<Boolean> created =
+                    Parallel.map(part, rank -> createWorker(job, c, rank), PARALLEL_CALLS);
+            if (created.contains(false)) {
+                return false;
             }
         }
         LOG.info(
@@ -146,14 +143,39 @@ public final class Actuator {
         return true;
     }
 
+    /** False when a pod of this rank from an older attempt is still there: the attempt waits. */
+    private boolean createWorker(TrainingJob job, Action.CreateWorkers c, int rank) {
+        String ns = job.getMetadata().getNamespace();
+        Pod pod = WorkerPodFactory.build(job, rank, c.attempt(), c.resumeStep(), c.timeline());
+        try {
+            client.pods().inNamespace(ns).resource(pod).create();
+            return true;
+        } catch (KubernetesClientException e) {
+            if (e.getCode() != 409) {
+                throw e;
+            }
+            // Deterministic names: a pod of this rank exists already. Ours from a retried
+            // reconcile is fine; an older attempt's means we must wait for it to go.
+            Pod existing =
+                    client.pods().inNamespace(ns).withName(pod.getMetadata().getName()).get();
+            return existing == null
+                    || Integer.toString(c.attempt())
+                            .equals(existing.getMetadata().getLabels().get(Names.LABEL_ATTEMPT));
+        }
+    }
+
     private void deleteWorkers(TrainingJob job, Action.DeleteWorkers d) {
         String ns = job.getMetadata().getNamespace();
-        for (Action.DeleteWorkers.Target t : d.targets()) {
-            var pod = client.pods().inNamespace(ns).withName(t.name());
-            // A pod whose node is gone will never be confirmed dead by a kubelet; PodGC would force
-            // it too.
-            (t.force() ? pod.withGracePeriod(0) : pod).delete();
-        }
+        Parallel.map(
+                d.targets(),
+                t -> {
+                    var pod = client.pods().inNamespace(ns).withName(t.name());
+                    // A pod whose node is gone will never be confirmed dead by a kubelet; PodGC
+                    // would force it too.
+                    (t.force() ? pod.withGracePeriod(0) : pod).delete();
+                    return true;
+                },
+                PARALLEL_CALLS);
         LOG.info("{}: deleting workers {}", Names.describe(job), d.targets());
     }
 }

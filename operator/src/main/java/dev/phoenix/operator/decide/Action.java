@@ -6,15 +6,19 @@ import java.util.List;
 public sealed interface Action {
     /**
      * Create the given ranks of an attempt (the whole gang on a start; only the missing ranks while
-     * the attempt is still Pending). {@code ensureResources} also creates the Service, report
-     * ConfigMap and trainer identity when absent. {@code resumeStep} 0 means from scratch.
+     * the attempt is still Pending). {@code wholeGang}: confirm with the API server first that no
+     * pod of an earlier attempt is left. {@code createResources}: create the Service, report
+     * ConfigMap and trainer identity first (the first attempt, or one of them is missing; later
+     * attempts find them in place and send no create that answers 409). {@code resumeStep} 0 means
+     * from scratch.
      */
     record CreateWorkers(
             int attempt,
             long resumeStep,
             String timeline,
             List<Integer> ranks,
-            boolean ensureResources)
+            boolean wholeGang,
+            boolean createResources)
             implements Action {}
 
     /**

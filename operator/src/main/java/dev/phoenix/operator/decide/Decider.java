@@ -462,7 +462,14 @@ public final class Decider {
                                     + " after "
                                     + cause));
         }
-        d.act(new Action.CreateWorkers(attempt, resume, s.getTimeline(), allRanks(), true));
+        d.act(
+                new Action.CreateWorkers(
+                        attempt,
+                        resume,
+                        s.getTimeline(),
+                        allRanks(),
+                        true,
+                        attempt == 1 || !obs.missingResources().isEmpty()));
     }
 
     /**
@@ -576,6 +583,7 @@ public final class Decider {
                             a == null || a.getResumeStep() == null ? 0 : a.getResumeStep(),
                             s.getTimeline(),
                             missing,
+                            false,
                             false));
         } else if (cannotStart(current).isPresent()) {
             WorkerView w = cannotStart(current).get();

@@ -7,6 +7,7 @@ import dev.phoenix.api.v1alpha1.Phase;
 import dev.phoenix.operator.observe.PodOutcome;
 import dev.phoenix.operator.observe.PodOutcome.Kind;
 import dev.phoenix.operator.status.Conditions;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -23,7 +24,8 @@ class DeciderTest {
         Action.CreateWorkers c = create(d);
         assertThat(c.ranks()).containsExactly(0, 1);
         assertThat(c.resumeStep()).isEqualTo(0); // from scratch: the pod factory writes -1
-        assertThat(c.ensureResources()).isTrue();
+        assertThat(c.wholeGang()).isTrue();
+        assertThat(c.createResources()).isTrue();
         assertThat(d.events()).extracting(JobEvent::reason).containsExactly("Started");
     }
 
@@ -85,6 +87,23 @@ class DeciderTest {
         j.set(0, PodOutcome.preempted("EvictionByEvictionAPI", "")).decide();
         j.checkpoint(57, "t1"); // written by the trainer on SIGTERM
         assertThat(create(j.gone()).resumeStep()).isEqualTo(57);
+    }
+
+    @Test
+    void aRecoveryCreatesNoOwnedObjectsThatExistOnlyThoseThatAreMissing() {
+        // Issue 13: every recovery sent 5 creates that answered 409.
+        Jobs j = new Jobs(1);
+        j.decide();
+        j.running();
+        j.set(0, PodOutcome.preempted("EvictionByEvictionAPI", "")).decide();
+        Action.CreateWorkers second = create(j.gone());
+        assertThat(second.attempt()).isEqualTo(2);
+        assertThat(second.wholeGang()).isTrue();
+        assertThat(second.createResources()).isFalse();
+        j.running();
+        j.set(0, PodOutcome.preempted("EvictionByEvictionAPI", "")).decide();
+        j.missingResources = List.of("ConfigMap/llm-report");
+        assertThat(create(j.gone()).createResources()).isTrue();
     }
 
     @Test
@@ -281,7 +300,8 @@ class DeciderTest {
         Action.CreateWorkers c = create(d);
         assertThat(c.ranks()).containsExactly(1);
         assertThat(c.attempt()).isEqualTo(1);
-        assertThat(c.ensureResources()).isFalse();
+        assertThat(c.wholeGang()).isFalse();
+        assertThat(c.createResources()).isFalse();
     }
 
     @Test
