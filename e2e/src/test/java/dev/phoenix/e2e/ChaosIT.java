@@ -352,9 +352,20 @@ class ChaosIT {
                     .as(name + " no checkpoint turned out invalid")
                     .allMatch(CheckpointRecord::usable);
             for (String a : aside) {
-                soft.assertThat(watch.known(name))
-                        .as(name + ": " + a + " was moved aside although status had it as valid")
-                        .doesNotContain(stepOf(a));
+                // Moved aside at the time its directory is stamped with: status must not have
+                // listed that step as valid before then (the same step written again later by a
+                // resumed attempt is a different checkpoint).
+                Long seen = watch.firstSeen(name).get(stepOf(a));
+                soft.assertThat(seen == null || seen > movedAt(a))
+                        .as(
+                                name
+                                        + ": "
+                                        + a
+                                        + " was moved aside although status had it as valid since "
+                                        + (seen == null
+                                                ? null
+                                                : java.time.Instant.ofEpochMilli(seen)))
+                        .isTrue();
             }
             ConfigMap report = c.configMaps().inNamespace(ns).withName(name + "-report").get();
             soft.assertThat(report).as(name + " report ConfigMap").isNotNull();
@@ -598,6 +609,17 @@ class ChaosIT {
         }
     }
 
+    private static final java.time.format.DateTimeFormatter STAMP =
+            java.time.format.DateTimeFormatter.ofPattern("yyyyMMdd'T'HHmmss.SSS'Z'")
+                    .withZone(java.time.ZoneOffset.UTC);
+
+    /** When the trainer moved it aside: {@code abandoned/<label>_<UTC stamp>/step-N}. */
+    static long movedAt(String asidePath) {
+        String parent = Path.of(asidePath).getParent().getFileName().toString();
+        String stamp = parent.substring(parent.lastIndexOf('_') + 1);
+        return java.time.Instant.from(STAMP.parse(stamp)).toEpochMilli();
+    }
+
     static long stepOf(String asidePath) {
         Matcher m = STEP_DIR.matcher(Path.of(asidePath).getFileName().toString());
         return m.matches() ? Long.parseLong(m.group(1)) : -1;
@@ -611,7 +633,10 @@ class ChaosIT {
         private final KubernetesClient c;
         private final String ns;
         private final Set<String> jobs;
-        private final Map<String, Set<Long>> known = new ConcurrentHashMap<>();
+
+        /** job → step → when status first listed it as a valid checkpoint (epoch ms). */
+        private final Map<String, Map<Long, Long>> known = new ConcurrentHashMap<>();
+
         private final Map<String, Integer> lastAttempt = new ConcurrentHashMap<>();
         private final List<String> regressions = Collections.synchronizedList(new ArrayList<>());
         private final List<String> tainted = Collections.synchronizedList(new ArrayList<>());
@@ -634,8 +659,8 @@ class ChaosIT {
             thread.interrupt();
         }
 
-        Set<Long> known(String job) {
-            return known.getOrDefault(job, Set.of());
+        Map<Long, Long> firstSeen(String job) {
+            return known.getOrDefault(job, Map.of());
         }
 
         List<String> regressions() {
@@ -671,8 +696,8 @@ class ChaosIT {
         private void check(String name, TrainingJobStatus st) {
             int a = E2e.attempt(st);
             Integer prev = lastAttempt.put(name, a);
-            Set<Long> k = known.computeIfAbsent(name, x -> ConcurrentHashMap.newKeySet());
-            long max = k.stream().mapToLong(Long::longValue).max().orElse(0);
+            Map<Long, Long> k = known.computeIfAbsent(name, x -> new ConcurrentHashMap<>());
+            long max = k.keySet().stream().mapToLong(Long::longValue).max().orElse(0);
             if (prev != null && a > prev && E2e.resumedFrom(st) < max) {
                 regressions.add(
                         name
@@ -701,7 +726,7 @@ class ChaosIT {
                 if (bad) {
                     tainted.add(name + ": " + Serialization.asJson(r));
                 } else if (r.usable()) {
-                    k.add(r.getStep());
+                    k.putIfAbsent(r.getStep(), System.currentTimeMillis());
                 }
             }
             if (E2e.step(st) > STEPS) {
