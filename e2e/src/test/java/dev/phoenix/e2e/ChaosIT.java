@@ -11,6 +11,8 @@ import io.fabric8.kubernetes.api.model.Event;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.dsl.base.PatchContext;
+import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import io.fabric8.kubernetes.client.utils.Serialization;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -539,17 +541,14 @@ class ChaosIT {
             }
             default -> throw new IllegalArgumentException(kind);
         }
+        // A merge patch of the one key, without a resourceVersion: the trainer writes the same
+        // ConfigMap concurrently, and a tampering must not fail on its conflict.
         c.configMaps()
                 .inNamespace(ns)
                 .withName(name + "-report")
-                .edit(
-                        cm -> {
-                            Map<String, String> data =
-                                    new HashMap<>(cm.getData() == null ? Map.of() : cm.getData());
-                            data.put(key, value);
-                            cm.setData(data);
-                            return cm;
-                        });
+                .patch(
+                        PatchContext.of(PatchType.JSON_MERGE),
+                        Serialization.asJson(Map.of("data", Map.of(key, value))));
     }
 
     private static String checkpoint(long step, String digest, int attempt, String timeline) {
