@@ -54,9 +54,19 @@ class PreemptionExactnessIT {
                             x ->
                                     E2e.attempt(x) == attempt
                                             && E2e.training(s, ns, name, x, cfg.replicas()));
-            // a random moment in the middle of training
-            E2e.sleep(rnd.nextInt(2500));
-            st = TrainingJobs.status(s.admin(), ns, name);
+            // A random moment in the middle of training, by the job's own progress (never by the
+            // clock): 1-50 steps into the attempt, so three of them fit well inside 300 steps on
+            // any
+            // machine.
+            long target = E2e.step(st) + 1 + rnd.nextInt(50);
+            st =
+                    E2e.await(
+                            s,
+                            ns,
+                            name,
+                            Duration.ofMinutes(2),
+                            "at step " + target + " of attempt " + attempt,
+                            x -> E2e.attempt(x) == attempt && E2e.step(x) >= target);
             assertThat(E2e.step(st))
                     .as("job must still be training when disruption %d comes", attempt)
                     .isLessThan(cfg.steps() - 20L);
