@@ -50,3 +50,29 @@ def test_retention_keeps_the_newest_and_the_resume_step(tmp_path: Path) -> None:
     r = run_mlp(["--steps", "30"], base_env(ckpt, tmp_path, checkpoint_interval=4, checkpoint_keep=2, resume_step=5, attempt=2))
     assert r.rc == 0, r.stderr[-3000:]
     assert sorted(p.name for p in ckpt.iterdir()) == ["step-0000000005", "step-0000000028", "step-0000000030"]
+
+
+def test_a_newer_checkpoint_of_the_timeline_is_resumed_from_when_the_step_is_not_exact(tmp_path: Path) -> None:
+    # The operator knows only step 20 (the reports of 30 and 40 never reached it) and says so with
+    # PHOENIX_RESUME_EXACT=false: rank 0 resumes from 40, the newest verified checkpoint of t1, instead of
+    # moving 30 and 40 aside; a damaged newer one (45) is skipped and moved aside, never loaded.
+    ckpt = tmp_path / "ckpt"
+    steps = ["--steps", "60"]
+    r = run_mlp([*steps, "--stop-at-step", "45"], base_env(ckpt, tmp_path, checkpoint_interval=10))
+    assert r.rc == 143, r.stderr[-3000:]
+    victim = next(p for p in sorted((ckpt / "step-0000000045").rglob("*")) if p.is_file() and p.suffix == ".distcp")
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    victim.write_bytes(bytes(data))
+
+    r = run_mlp([*steps, "--stop-at-step", "50"], base_env(ckpt, tmp_path, checkpoint_interval=10, resume_step=20,
+                                                            resume_exact="false", attempt=2))
+    assert r.rc == 143, r.stderr[-3000:]
+    assert "resuming from it instead of moving it aside" in r.stderr
+    aside = [q.name for p in (ckpt / "abandoned").iterdir() for q in p.iterdir()]
+    assert aside == ["step-0000000045"]
+    assert manifest(ckpt / "step-0000000050")["attempt"] == 2
+
+    r = run_mlp(steps, base_env(ckpt, tmp_path, resume_step=50, attempt=3))
+    ref = run_mlp(steps, base_env(tmp_path / "ref", tmp_path))
+    assert r.rc == 0 and r.final_digest() == ref.final_digest()

@@ -48,6 +48,18 @@ def _float(env: Mapping[str, str], names: tuple[str, ...], default: float, minim
     return value
 
 
+def _bool(env: Mapping[str, str], names: tuple[str, ...], default: bool) -> bool:
+    found = _first(env, names)
+    if found is None:
+        return default
+    name, raw = found
+    if raw.strip().lower() in ("true", "1", "yes"):
+        return True
+    if raw.strip().lower() in ("false", "0", "no"):
+        return False
+    raise ContractError(f"{name}={raw!r} is not true or false")
+
+
 def _str(env: Mapping[str, str], names: tuple[str, ...], default: str | None) -> str | None:
     found = _first(env, names)
     return default if found is None else found[1]
@@ -75,6 +87,9 @@ class PhoenixEnv:
     checkpoint_interval: int = 100
     checkpoint_keep: int = 3
     resume_step: int = -1
+    #: False when the operator's step is only the newest it knows of (PHOENIX_RESUME_EXACT=false): rank 0
+    #: resumes from a newer committed, verified checkpoint of the same timeline if the disk holds one.
+    resume_exact: bool = True
     report_configmap: str | None = None
     progress_interval_seconds: float = 5.0
     termination_log: Path = Path("/dev/termination-log")
@@ -109,6 +124,7 @@ class PhoenixEnv:
             checkpoint_interval=_int(env, ("PHOENIX_CHECKPOINT_INTERVAL",), 100, minimum=0),
             checkpoint_keep=_int(env, ("PHOENIX_CHECKPOINT_KEEP",), 3, minimum=0),
             resume_step=resume if resume > 0 else -1,
+            resume_exact=_bool(env, ("PHOENIX_RESUME_EXACT",), True),
             report_configmap=_str(env, ("PHOENIX_REPORT_CONFIGMAP",), None),
             progress_interval_seconds=_float(env, ("PHOENIX_PROGRESS_INTERVAL_SECONDS",), 5.0),
             termination_log=Path(_str(env, ("PHOENIX_TERMINATION_LOG",), "/dev/termination-log") or "/dev/termination-log"),

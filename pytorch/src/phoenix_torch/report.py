@@ -184,10 +184,13 @@ class Reporter:
             log.info("reported checkpoint step %d to %s", body["step"], self.store.describe())
         return o
 
-    def report_inventory(self, checkpoints: Sequence[Mapping[str, Any]], attempt: int, timeline: str, timeout: float = 30.0) -> Outcome:
+    def report_inventory(self, checkpoints: Sequence[Mapping[str, Any]], attempt: int, timeline: str, timeout: float = 30.0,
+                         resumed_from: int | None = None) -> Outcome:
         entries = sorted(({"step": c["step"], "digest": c["digest"], "stateDigest": c["stateDigest"]} for c in checkpoints),
                          key=lambda c: -int(c["step"]))[:INVENTORY_LIMIT]
-        inv = {"attempt": attempt, "timeline": timeline, "time": self.clock(), "checkpoints": entries}
+        inv: dict[str, Any] = {"attempt": attempt, "timeline": timeline, "time": self.clock(), "checkpoints": entries}
+        if resumed_from is not None:
+            inv["resumedFrom"] = resumed_from
         return self._write(INVENTORY_KEY, canonical(inv), inventory_guard(inv), timeout)
 
     def write_progress(self, step: int, attempt: int, timeline: str, timeout: float = 10.0) -> Outcome:

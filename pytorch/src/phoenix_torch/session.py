@@ -75,22 +75,28 @@ class Phoenix:
                  e.checkpoint_dir, e.checkpoint_interval, e.checkpoint_keep)
         failure = self._owner_problem() if e.is_root else None
         failure = distutil.broadcast(failure)
-        if failure is None and e.resuming:
+        step = e.resume_step if e.resuming else 0
+        if failure is None and not e.resume_exact:
+            # Rank 0 chooses and every rank loads the same step.
+            newer = distutil.broadcast(self._newer_of_this_timeline(step) if e.is_root else None)
+            if newer is not None:
+                step = newer
+        if failure is None and step > 0:
             try:
-                loaded = load(self.store, self.state, e.resume_step, e.job_uid)
+                loaded = load(self.store, self.state, step, e.job_uid)
             except CheckpointError as err:
                 failure = str(err)
             else:
                 m = loaded.manifest
-                self.resumed_from = e.resume_step
-                self.last = {"step": e.resume_step, "digest": loaded.digest, "stateDigest": m["stateDigest"],
+                self.resumed_from = step
+                self.last = {"step": step, "digest": loaded.digest, "stateDigest": m["stateDigest"],
                              "attempt": m["attempt"], "timeline": e.timeline, "time": m["createdAt"]}
-                self.inventory.add_verified(e.resume_step, loaded.digest, m["stateDigest"])
+                self.inventory.add_verified(step, loaded.digest, m["stateDigest"])
                 log.info("resumed from step %d (timeline %s attempt %s): %.2f MB verified and loaded in %.3f s, stateDigest %s",
-                         e.resume_step, m["timeline"], m["attempt"], loaded.bytes / 1e6, loaded.seconds, m["stateDigest"])
+                         step, m["timeline"], m["attempt"], loaded.bytes / 1e6, loaded.seconds, m["stateDigest"])
         if failure is not None:
-            log.error("cannot resume from step %d: %s", e.resume_step, failure)
-            termination.write(e.termination_log, termination.message("CheckpointInvalid", e.resume_step, message=failure))
+            log.error("cannot resume from step %d: %s", step, failure)
+            termination.write(e.termination_log, termination.message("CheckpointInvalid", step, message=failure))
             self._close()
             raise PhoenixExit(termination.CHECKPOINT_INVALID)
         if e.is_root:
@@ -98,9 +104,35 @@ class Phoenix:
             self.store.move_aside_newer_than(self.resumed_from)
             self._report_inventory(30.0)
         distutil.broadcast(True)  # nobody writes before the aside-moves are done
-        if not e.resuming:
+        if step == 0:
             log.info("fresh start")
         return self.resumed_from
+
+    def _newer_of_this_timeline(self, known: int) -> int | None:
+        """With PHOENIX_RESUME_EXACT=false: the newest committed checkpoint of this timeline newer than the
+        operator's step that verifies. Such a directory is this job's own work whose report had not reached
+        the operator before the gang restarted; a timeline is linear, so resuming from it is what an
+        uninterrupted run would have done, and moving it aside would throw valid work away."""
+        for step in sorted(self.store.committed(), reverse=True):
+            if step <= known:
+                break
+            if step > self.total_steps:
+                continue
+            try:
+                timeline = json.loads((self.store.step_dir(step) / MANIFEST).read_text("utf-8")).get("timeline")
+            except (OSError, ValueError, AttributeError):
+                continue
+            if timeline != self.env.timeline:
+                continue
+            try:
+                verify(self.store, step, self.env.job_uid)
+            except CheckpointError as err:
+                log.warning("not resuming from newer step %d: %s", step, err)
+                continue
+            log.warning("step %d (timeline %s) is newer than resume step %d and verifies: resuming from it "
+                        "instead of moving it aside", step, timeline, known)
+            return step
+        return None
 
     def _owner_problem(self) -> str | None:
         if not self.env.job_uid:
@@ -161,7 +193,8 @@ class Phoenix:
 
     def _report_inventory(self, timeout: float) -> None:
         if self.reporter is not None:
-            self.reporter.report_inventory(self.inventory.entries(), self.env.attempt, self.env.timeline, timeout)
+            self.reporter.report_inventory(self.inventory.entries(), self.env.attempt, self.env.timeline, timeout,
+                                           resumed_from=self.resumed_from)
 
     # --- the end ---
 

@@ -308,6 +308,7 @@ class ChaosIT {
         SoftAssertions soft = new SoftAssertions();
         int rejected = 0;
         int cleared = 0;
+        int adopted = 0;
         int movedAside = 0;
         for (var e : jobs.entrySet()) {
             String name = e.getKey();
@@ -319,13 +320,16 @@ class ChaosIT {
             List<String> reasons = events(c, ns, name);
             int r = Collections.frequency(reasons, "ReportRejected");
             int cl = Collections.frequency(reasons, "ReportCleared");
+            int ad = Collections.frequency(reasons, "ResumedFromNewer");
             rejected += r;
             cleared += cl;
+            adopted += ad;
             List<String> aside = asideCheckpoints(s.checkpointDir(ns, name));
             movedAside += aside.size();
             System.out.printf(
                     "%s ws=%d: attempts %d, preemptions %d (expected %d), failures %d (expected %d),"
-                            + " reports rejected %d, cleared %d, moved aside %s, digest %s %s%n",
+                            + " reports rejected %d, cleared %d, resumed from newer %d, moved aside %s,"
+                            + " digest %s %s%n",
                     name,
                     cfg.replicas(),
                     st.getAttempt(),
@@ -335,6 +339,7 @@ class ChaosIT {
                     ex[1],
                     r,
                     cl,
+                    ad,
                     aside,
                     digest,
                     ref.equals(digest) ? "== reference" : "!= reference " + ref);
@@ -350,6 +355,16 @@ class ChaosIT {
             soft.assertThat(st.getPreemptions()).as(name + " preemptions").isEqualTo(ex[0]);
             soft.assertThat(st.getFailures()).as(name + " failures").isEqualTo(ex[1]);
             soft.assertThat(st.getAttempt()).as(name + " attempts").isEqualTo(1 + ex[0] + ex[1]);
+            st.getCheckpoints().stream()
+                    .filter(cr -> !cr.usable())
+                    .forEach(
+                            cr ->
+                                    System.out.printf(
+                                            "%s: checkpoint %d (%s) invalid: %s%n",
+                                            name,
+                                            cr.getStep(),
+                                            cr.getTimeline(),
+                                            cr.getInvalidReason()));
             soft.assertThat(st.getCheckpoints())
                     .as(name + " no checkpoint turned out invalid")
                     .allMatch(CheckpointRecord::usable);
@@ -391,14 +406,15 @@ class ChaosIT {
                     .isNotEqualTo(d[2]);
         }
         System.out.printf(
-                "fault injection: %d disruptions, %d tamperings, %d deletions; %d ReportRejected and"
-                        + " %d ReportCleared events; %d unreported checkpoints moved aside; %d status"
-                        + " snapshots checked%n",
+                "fault injection: %d disruptions, %d tamperings, %d deletions; %d ReportRejected,"
+                        + " %d ReportCleared and %d ResumedFromNewer events; %d checkpoints moved"
+                        + " aside; %d status snapshots checked%n",
                 disruptions,
                 done.getOrDefault(Kind.TAMPER, 0),
                 done.getOrDefault(Kind.DELETE, 0),
                 rejected,
                 cleared,
+                adopted,
                 movedAside,
                 watch.snapshots());
         soft.assertThat(rejected).as("tampered reports the operator rejected").isPositive();

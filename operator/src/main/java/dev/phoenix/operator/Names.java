@@ -27,6 +27,7 @@ public final class Names {
     public static final String ENV_CHECKPOINT_INTERVAL = "PHOENIX_CHECKPOINT_INTERVAL";
     public static final String ENV_CHECKPOINT_KEEP = "PHOENIX_CHECKPOINT_KEEP";
     public static final String ENV_RESUME_STEP = "PHOENIX_RESUME_STEP";
+    public static final String ENV_RESUME_EXACT = "PHOENIX_RESUME_EXACT";
     public static final String ENV_REPORT_CONFIGMAP = "PHOENIX_REPORT_CONFIGMAP";
     public static final String ENV_TIMELINE = "PHOENIX_TIMELINE";
     public static final String ENV_GRACE_SECONDS = "PHOENIX_GRACE_SECONDS";

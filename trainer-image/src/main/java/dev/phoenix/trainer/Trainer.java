@@ -7,6 +7,7 @@ import dev.phoenix.trainer.checkpoint.CheckpointStore;
 import dev.phoenix.trainer.checkpoint.CheckpointWriter;
 import dev.phoenix.trainer.checkpoint.Inventory;
 import dev.phoenix.trainer.checkpoint.Json;
+import dev.phoenix.trainer.checkpoint.Manifest;
 import dev.phoenix.trainer.checkpoint.NonTensorState;
 import dev.phoenix.trainer.config.TrainerConfig;
 import dev.phoenix.trainer.data.SyntheticData;
@@ -326,14 +327,18 @@ public final class Trainer {
                             + cfg.steps
                             + "): no such checkpoint can exist");
         }
-        if (cfg.resuming()) {
-            CheckpointReader.Loaded loaded;
-            try {
-                loaded = reader.load(store, cfg.resumeStep, spec);
-            } catch (CheckpointException e) {
-                return new Refusal("CheckpointInvalid", cfg.resumeStep, e.getMessage());
+        CheckpointReader.Loaded adopted = cfg.resumeExact ? null : newerOfThisTimeline();
+        long from = adopted != null ? adopted.manifest().step() : Math.max(0, cfg.resumeStep);
+        if (from > 0) {
+            CheckpointReader.Loaded loaded = adopted;
+            if (loaded == null) {
+                try {
+                    loaded = reader.load(store, from, spec);
+                } catch (CheckpointException e) {
+                    return new Refusal("CheckpointInvalid", from, e.getMessage());
+                }
             }
-            inventory.verified(cfg.resumeStep, loaded);
+            inventory.verified(from, loaded);
             NonTensorState saved = loaded.manifest().state();
             long seed = saved.data().seed();
             if (seed != cfg.seed) {
@@ -342,19 +347,19 @@ public final class Trainer {
                         seed,
                         cfg.seed);
             }
-            state = TrainingState.of(spec, seed, cfg.resumeStep, loaded.tensors());
-            NonTensorState expected = meta(cfg.resumeStep);
+            state = TrainingState.of(spec, seed, from, loaded.tensors());
+            NonTensorState expected = meta(from);
             if (!Json.write(expected).equals(Json.write(saved))) {
                 log.warn(
                         "configuration differs from the checkpoint's; continuing with the configuration. checkpoint: {} configured: {}",
                         Json.write(saved),
                         Json.write(expected));
             }
-            resumedFrom = cfg.resumeStep;
+            resumedFrom = from;
             lastCheckpoint =
                     new Reports.CheckpointReport(
                             null,
-                            cfg.resumeStep,
+                            from,
                             loaded.digest(),
                             loaded.manifest().stateDigest(),
                             loaded.manifest().attempt(),
@@ -362,7 +367,7 @@ public final class Trainer {
                             loaded.manifest().createdAt());
             log.info(
                     "resumed from {} (timeline {} attempt {}): {} tensors, {} MB verified and loaded in {} s, stateDigest {}",
-                    CheckpointStore.dirName(cfg.resumeStep),
+                    CheckpointStore.dirName(from),
                     loaded.manifest().timeline(),
                     loaded.manifest().attempt(),
                     loaded.tensors().size(),
@@ -386,6 +391,56 @@ public final class Trainer {
         return null;
     }
 
+    /**
+     * With {@code --resume-exact false} (the operator's step is only the newest it knows of): the
+     * newest committed checkpoint of this timeline newer than that step that verifies, or null.
+     * Such a directory is this job's own work whose report had not reached the operator before the
+     * gang restarted (a SIGKILL right after the commit, a report held back, an operator that was
+     * down); a timeline is linear, so resuming from it is what an uninterrupted run would have
+     * done, and moving it aside would throw valid work away. One that fails verification is skipped
+     * (and moved aside with the rest).
+     */
+    private CheckpointReader.Loaded newerOfThisTimeline() throws IOException {
+        long known = Math.max(0, cfg.resumeStep);
+        for (Map.Entry<Long, java.nio.file.Path> e : store.committed().descendingMap().entrySet()) {
+            long step = e.getKey();
+            if (step <= known) {
+                break;
+            }
+            if (step > cfg.steps) {
+                continue;
+            }
+            Manifest m;
+            try {
+                m =
+                        Json.CANONICAL.readValue(
+                                e.getValue().resolve(Manifest.FILE).toFile(), Manifest.class);
+            } catch (IOException | RuntimeException unreadable) {
+                continue;
+            }
+            if (!cfg.timeline.equals(m.timeline())) {
+                continue;
+            }
+            try {
+                CheckpointReader.Loaded loaded = reader.load(store, step, spec);
+                log.warn(
+                        "{} (timeline {}, attempt {}) is newer than resume step {} and verifies:"
+                                + " resuming from it instead of moving it aside",
+                        CheckpointStore.dirName(step),
+                        m.timeline(),
+                        m.attempt(),
+                        known);
+                return loaded;
+            } catch (CheckpointException invalid) {
+                log.warn(
+                        "not resuming from newer {}: {}",
+                        CheckpointStore.dirName(step),
+                        invalid.getMessage());
+            }
+        }
+        return null;
+    }
+
     /** What is on disk now, for the {@code inventory} report. */
     private Reports.Inventory inventoryReport() throws IOException {
         return new Reports.Inventory(
@@ -393,7 +448,8 @@ public final class Trainer {
                 cfg.attempt,
                 cfg.jobUid.isBlank() ? null : cfg.jobUid,
                 reporter.now(),
-                inventory.current());
+                inventory.current(),
+                resumedFrom);
     }
 
     /**

@@ -137,6 +137,31 @@ class ReporterTest {
     }
 
     @Test
+    void aCheckpointKeyHeldByANewerAttemptStillLetsTheInventoryAndProgressThrough()
+            throws Exception {
+        // A bad value (here claiming attempt 7) holds the checkpoint key until the operator clears
+        // it; meanwhile status must keep mirroring the disk, or a restart would resume from an
+        // older step than the disk holds.
+        cm.data.put(
+                "checkpoint",
+                "{\"step\":40,\"digest\":\"sha256:x\",\"attempt\":7,\"timeline\":\"t1\"}");
+        Reports.Inventory inv =
+                new Reports.Inventory(
+                        "t1",
+                        2,
+                        "uid-1",
+                        "2026-11-23T10:00:00Z",
+                        List.of(new Inventory.Entry(60, "sha256:d60", "sha256:s60", "t1")),
+                        null);
+        assertThat(reporter.reportCheckpoint(report(60, "t1", 2), inv, Duration.ofSeconds(5)))
+                .isEqualTo(Reporter.Outcome.WRITTEN);
+        assertThat(cm.json("checkpoint").path("attempt").asInt()).isEqualTo(7);
+        assertThat(cm.json("inventory").path("checkpoints").get(0).path("step").asLong())
+                .isEqualTo(60);
+        assertThat(cm.json("progress").path("step").asLong()).isEqualTo(60);
+    }
+
+    @Test
     void checkpointInventoryAndProgressAreWrittenInOneWrite() throws Exception {
         Reports.Inventory inv =
                 new Reports.Inventory(
@@ -146,7 +171,8 @@ class ReporterTest {
                         "2026-11-23T10:00:00Z",
                         List.of(
                                 new Inventory.Entry(40, "sha256:d40", "sha256:s40", "t1"),
-                                new Inventory.Entry(30, "sha256:d30", "sha256:s30", "t1")));
+                                new Inventory.Entry(30, "sha256:d30", "sha256:s30", "t1")),
+                        null);
         assertThat(reporter.reportCheckpoint(report(40, "t1"), inv, Duration.ofSeconds(5)))
                 .isEqualTo(Reporter.Outcome.WRITTEN);
         assertThat(cm.puts).isEqualTo(1);
@@ -164,7 +190,8 @@ class ReporterTest {
                         2,
                         "uid-1",
                         "2026-11-23T10:00:05Z",
-                        List.of(new Inventory.Entry(40, "sha256:d40", "sha256:s40", "t1")));
+                        List.of(new Inventory.Entry(40, "sha256:d40", "sha256:s40", "t1")),
+                        null);
         assertThat(reporter.reportInventory(after, Duration.ofSeconds(5)))
                 .isEqualTo(Reporter.Outcome.WRITTEN);
         assertThat(cm.json("inventory").path("checkpoints").size()).isEqualTo(1);

@@ -146,7 +146,9 @@ public final class Actuator {
     /** False when a pod of this rank from an older attempt is still there: the attempt waits. */
     private boolean createWorker(TrainingJob job, Action.CreateWorkers c, int rank) {
         String ns = job.getMetadata().getNamespace();
-        Pod pod = WorkerPodFactory.build(job, rank, c.attempt(), c.resumeStep(), c.timeline());
+        Pod pod =
+                WorkerPodFactory.build(
+                        job, rank, c.attempt(), c.resumeStep(), c.exactStep(), c.timeline());
         try {
             client.pods().inNamespace(ns).resource(pod).create();
             return true;

@@ -32,8 +32,17 @@ public final class WorkerPodFactory {
 
     private WorkerPodFactory() {}
 
+    /**
+     * {@code exact}: PHOENIX_RESUME_EXACT, whether the trainer must load exactly {@code resumeStep}
+     * ({@link dev.phoenix.operator.resume.ResumePlan#exact()}).
+     */
     public static Pod build(
-            TrainingJob job, int rank, int attempt, long resumeStep, String timeline) {
+            TrainingJob job,
+            int rank,
+            int attempt,
+            long resumeStep,
+            boolean exact,
+            String timeline) {
         TrainingJobSpec spec = job.getSpec();
         String jobName = job.getMetadata().getName();
         PodTemplateSpec template = SERIALIZATION.clone(spec.getTemplate());
@@ -73,7 +82,7 @@ public final class WorkerPodFactory {
                         ? DEFAULT_GRACE_SECONDS
                         : podSpec.getTerminationGracePeriodSeconds();
 
-        List<EnvVar> contract = contractEnv(job, rank, attempt, resumeStep, timeline, grace);
+        List<EnvVar> contract = contractEnv(job, rank, attempt, resumeStep, exact, timeline, grace);
         for (Container c : podSpec.getContainers()) {
             c.setEnv(withContract(c.getEnv(), contract));
         }
@@ -93,6 +102,7 @@ public final class WorkerPodFactory {
             int rank,
             int attempt,
             long resumeStep,
+            boolean exact,
             String timeline,
             long graceSeconds) {
         TrainingJobSpec spec = job.getSpec();
@@ -121,6 +131,7 @@ public final class WorkerPodFactory {
                                 ? 3
                                 : spec.getCheckpoint().getKeepLatest()));
         plain.put(Names.ENV_RESUME_STEP, wire(resumeStep));
+        plain.put(Names.ENV_RESUME_EXACT, Boolean.toString(exact));
         plain.put(
                 Names.ENV_JOB_UID,
                 job.getMetadata().getUid() == null ? "" : job.getMetadata().getUid());

@@ -15,6 +15,7 @@ public sealed interface Action {
     record CreateWorkers(
             int attempt,
             long resumeStep,
+            boolean exactStep,
             String timeline,
             List<Integer> ranks,
             boolean wholeGang,

@@ -172,6 +172,7 @@ public final class Decider {
                                                                 : e.timeline(),
                                                         null))
                                 .toList());
+                recordActualResume(inv);
             } else if (!problems.isEmpty()) {
                 rejectedKeys.add(Names.REPORT_KEY_INVENTORY);
                 inv = null;
@@ -211,6 +212,44 @@ public final class Decider {
             s.setCurrentStep(latest.getStep());
         }
         reportVerdict(rejected, rejectedKeys);
+    }
+
+    /**
+     * The attempt's rank 0 resumed from a newer checkpoint of this timeline than the step it was
+     * given (PHOENIX_RESUME_EXACT=false: the report of that checkpoint had not arrived before the
+     * restart). Status says where the attempt really started; the inventory just mirrored lists the
+     * step, so latestCheckpoint is there already.
+     */
+    private void recordActualResume(Report.Inventory inv) {
+        AttemptRecord a = s.getCurrentAttempt();
+        Long from = inv.resumedFrom();
+        if (a == null
+                || from == null
+                || a.getResumeStep() == null
+                || from <= a.getResumeStep()
+                || Boolean.TRUE.equals(a.getPinned())
+                || inv.checkpoints().stream().noneMatch(e -> Objects.equals(e.step(), from))) {
+            return;
+        }
+        long given = a.getResumeStep();
+        a.setResumeStep(from);
+        s.setResumedFromStep(from);
+        if (s.getCurrentStep() == null || s.getCurrentStep() < from) {
+            s.setCurrentStep(from);
+        }
+        d.event(
+                JobEvent.normal(
+                        "ResumedFromNewer",
+                        "Attempt "
+                                + a.getNumber()
+                                + ": rank 0 found checkpoint step "
+                                + from
+                                + " of timeline "
+                                + s.getTimeline()
+                                + " on disk, newer than step "
+                                + given
+                                + " that Phoenix knew of (its report had not arrived before the"
+                                + " restart), and resumed from it instead of moving it aside"));
     }
 
     private void reportVerdict(List<String> rejected, java.util.Set<String> rejectedKeys) {
@@ -466,6 +505,7 @@ public final class Decider {
                 new Action.CreateWorkers(
                         attempt,
                         resume,
+                        plan.exact(),
                         s.getTimeline(),
                         allRanks(),
                         true,
@@ -581,6 +621,11 @@ public final class Decider {
                     new Action.CreateWorkers(
                             attempt,
                             a == null || a.getResumeStep() == null ? 0 : a.getResumeStep(),
+                            // The plan is not kept: a pin, or a step where the timeline began
+                            // (a fallback), is exact.
+                            a == null
+                                    || Boolean.TRUE.equals(a.getPinned())
+                                    || Objects.equals(a.getResumeStep(), s.getTimelineStartStep()),
                             s.getTimeline(),
                             missing,
                             false,

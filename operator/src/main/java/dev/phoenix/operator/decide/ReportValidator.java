@@ -93,6 +93,9 @@ public final class ReportValidator {
             return p;
         }
         attempt(where, inv.attempt(), p);
+        if (inv.resumedFrom() != null) {
+            step(where + " resumedFrom", inv.resumedFrom(), p);
+        }
         if (inv.jobUid() != null
                 && (!UID.matcher(inv.jobUid()).matches()
                         || (jobUid != null && !jobUid.equals(inv.jobUid())))) {

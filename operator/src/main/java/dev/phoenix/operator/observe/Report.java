@@ -48,8 +48,16 @@ public record Report(
      * {"timeline","attempt","jobUid","time","checkpoints":[{"step","digest","stateDigest","timeline"}]}}.
      * Parsed as written; {@code ReportValidator} decides whether it is believed.
      */
+    /**
+     * {@code resumedFrom}: the step the attempt actually resumed from (newer than the operator's
+     * when rank 0 found a newer checkpoint of the timeline on disk, PHOENIX_RESUME_EXACT=false).
+     */
     public record Inventory(
-            String timeline, Integer attempt, String jobUid, java.util.List<Entry> checkpoints) {
+            String timeline,
+            Integer attempt,
+            String jobUid,
+            java.util.List<Entry> checkpoints,
+            Long resumedFrom) {
         public record Entry(Long step, String digest, String stateDigest, String timeline) {}
 
         public static Inventory parse(String json) {
@@ -72,7 +80,10 @@ public record Report(
                     node.hasNonNull("timeline") ? node.get("timeline").asText() : null,
                     node.hasNonNull("attempt") ? node.get("attempt").asInt() : null,
                     node.hasNonNull("jobUid") ? node.get("jobUid").asText() : null,
-                    entries);
+                    entries,
+                    node.hasNonNull("resumedFrom") && node.get("resumedFrom").canConvertToLong()
+                            ? node.get("resumedFrom").asLong()
+                            : null);
         }
     }
 

@@ -22,6 +22,16 @@ public record ResumePlan(
         LATEST
     }
 
+    /**
+     * True when the trainer must load exactly {@code step} (PHOENIX_RESUME_EXACT): a pin or a
+     * fallback. A LATEST step is only the newest Phoenix knows of; rank 0 may find a newer verified
+     * checkpoint of the same timeline whose report had not arrived, and resumes from it instead of
+     * moving it aside.
+     */
+    public boolean exact() {
+        return cause != Cause.LATEST;
+    }
+
     public boolean fromScratch() {
         return step <= 0;
     }

@@ -53,7 +53,7 @@ class WorkerPodFactoryTest {
 
     @Test
     void podCarriesTheWholeContractAndTheUserCannotOverrideRank() {
-        Pod pod = WorkerPodFactory.build(job(), 1, 3, 40, "t2");
+        Pod pod = WorkerPodFactory.build(job(), 1, 3, 40, true, "t2");
         assertThat(pod.getMetadata().getName()).isEqualTo("llm-worker-1");
         assertThat(pod.getMetadata().getLabels())
                 .containsEntry("phoenix.dev/job", "llm")
@@ -72,6 +72,7 @@ class WorkerPodFactoryTest {
                         .filter(e -> e.getValue() != null)
                         .collect(Collectors.toMap(EnvVar::getName, EnvVar::getValue));
         assertThat(env)
+                .containsEntry("PHOENIX_RESUME_EXACT", "true")
                 .containsEntry("PHOENIX_JOB_NAME", "llm")
                 .containsEntry("PHOENIX_NAMESPACE", "ml")
                 .containsEntry("PHOENIX_ATTEMPT", "3")
@@ -107,7 +108,7 @@ class WorkerPodFactoryTest {
     @Test
     void everyRankOfAnAttemptGetsTheSameResumeStepAndTimeline() {
         for (int rank = 0; rank < 2; rank++) {
-            Pod pod = WorkerPodFactory.build(job(), rank, 2, 40, "t1");
+            Pod pod = WorkerPodFactory.build(job(), rank, 2, 40, true, "t1");
             assertThat(pod.getSpec().getContainers().get(0).getEnv())
                     .anySatisfy(
                             e -> {
@@ -120,7 +121,7 @@ class WorkerPodFactoryTest {
     @Test
     void theTemplateInTheJobIsNotModified() {
         TrainingJob job = job();
-        WorkerPodFactory.build(job, 0, 1, -1, "t1");
+        WorkerPodFactory.build(job, 0, 1, -1, true, "t1");
         assertThat(job.getSpec().getTemplate().getSpec().getRestartPolicy()).isEqualTo("OnFailure");
         assertThat(job.getSpec().getTemplate().getSpec().getContainers().get(0).getEnv())
                 .hasSize(2);

@@ -57,6 +57,46 @@ class CheckpointTruthTest {
     }
 
     @Test
+    void anAttemptThatResumedFromANewerCheckpointOnDiskSaysSoInStatus() {
+        // The reports of 60 and 80 never arrived (held back, the trainer SIGKILLed right after the
+        // commit): Phoenix restarts from 40, the newest it knows of, and rank 0 resumes from 80
+        // (PHOENIX_RESUME_EXACT=false) instead of moving 60 and 80 aside.
+        Jobs j = new Jobs(1);
+        j.decide();
+        j.checkpoint(40, "t1").inventory(40, 20).running();
+        j.set(0, PodOutcome.preempted("EvictionByEvictionAPI", "")).decide();
+        Action.CreateWorkers c = create(j.gone());
+        assertThat(c.resumeStep()).isEqualTo(40);
+        assertThat(c.exactStep()).isFalse();
+        Decision d = j.resumedFrom(80).inventory(80, 60, 40, 20).running();
+        assertThat(d.status().getResumedFromStep()).isEqualTo(80);
+        assertThat(d.status().getCurrentAttempt().getResumeStep()).isEqualTo(80);
+        assertThat(d.status().getLatestCheckpoint().getStep()).isEqualTo(80);
+        assertThat(d.events())
+                .filteredOn(e -> e.reason().equals("ResumedFromNewer"))
+                .singleElement()
+                .satisfies(e -> assertThat(e.message()).contains("step 80").contains("step 40"));
+        assertThat(j.running().events())
+                .extracting(JobEvent::reason)
+                .doesNotContain("ResumedFromNewer");
+        // The next restart starts from there, not from 40.
+        j.set(0, PodOutcome.preempted("EvictionByEvictionAPI", "")).decide();
+        assertThat(create(j.gone()).resumeStep()).isEqualTo(80);
+    }
+
+    @Test
+    void aResumedFromStepTheInventoryDoesNotListChangesNothing() {
+        Jobs j = new Jobs(1);
+        j.decide();
+        j.checkpoint(40, "t1").inventory(40, 20).running();
+        j.set(0, PodOutcome.preempted("EvictionByEvictionAPI", "")).decide();
+        create(j.gone());
+        Decision d = j.resumedFrom(60).inventory(40, 20).running();
+        assertThat(d.status().getResumedFromStep()).isEqualTo(40);
+        assertThat(d.events()).extracting(JobEvent::reason).doesNotContain("ResumedFromNewer");
+    }
+
+    @Test
     void aReportForAStepTheInventoryDoesNotListIsRejectedAndNeverBecomesTheResumeStep() {
         // Item 2: a report of step 900 (nothing on disk) was taken as latest.
         Jobs j = new Jobs(1);
@@ -99,7 +139,7 @@ class CheckpointTruthTest {
             assertThat(Conditions.find(d.status(), Conditions.REPORTS_VALID).orElseThrow().isTrue())
                     .isFalse();
         }
-        j.inventory = new Report.Inventory("t1", 1, "uid-of-another-job", List.of());
+        j.inventory = new Report.Inventory("t1", 1, "uid-of-another-job", List.of(), null);
         assertThat(
                         Conditions.find(j.running().status(), Conditions.REPORTS_VALID)
                                 .orElseThrow()
@@ -354,7 +394,7 @@ class CheckpointTruthTest {
         assertThat(c.resumeStep()).isZero();
         Pod pod =
                 dev.phoenix.operator.act.WorkerPodFactory.build(
-                        j.job, 0, c.attempt(), c.resumeStep(), c.timeline());
+                        j.job, 0, c.attempt(), c.resumeStep(), c.exactStep(), c.timeline());
         List<EnvVar> env = pod.getSpec().getContainers().get(0).getEnv();
         assertThat(env)
                 .filteredOn(e -> e.getName().equals("PHOENIX_RESUME_STEP"))

@@ -70,6 +70,8 @@ class DeciderTest {
 
         Decision restart = j.later(5).gone();
         Action.CreateWorkers c = create(restart);
+        // The newest step Phoenix knows of: the trainer may resume from a newer one on disk.
+        assertThat(c.exactStep()).isFalse();
         assertThat(c.attempt()).isEqualTo(2);
         assertThat(c.resumeStep()).isEqualTo(40);
         assertThat(c.timeline()).isEqualTo("t1");
@@ -344,6 +346,7 @@ class DeciderTest {
         assertThat(c.resumeStep()).isEqualTo(40);
         assertThat(c.timeline()).isEqualTo("t2");
         assertThat(c.ranks()).containsExactly(0, 1);
+        assertThat(c.exactStep()).as("a pinned step is loaded exactly").isTrue();
 
         // A late report of the abandoned timeline is ignored; the new timeline's next one is taken.
         j.checkpoint(100, "t1").running();
@@ -407,6 +410,7 @@ class DeciderTest {
         Action.CreateWorkers c = create(j.gone());
         assertThat(c.resumeStep()).isEqualTo(20);
         assertThat(c.timeline()).isEqualTo("t2");
+        assertThat(c.exactStep()).as("a fallback is loaded exactly").isTrue();
         // The invalid step is never taken again, even if its stale report is seen again.
         j.checkpoint(40, "t1").running();
         assertThat(j.job.getStatus().getLatestCheckpoint().getStep()).isEqualTo(20);

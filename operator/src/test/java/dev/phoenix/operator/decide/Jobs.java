@@ -25,6 +25,7 @@ final class Jobs {
     Report report;
     Report.Progress progress;
     Report.Inventory inventory;
+    Long resumedFrom;
     List<String> reportProblems = List.of();
     String reportVersion = "1";
     List<String> missingResources = List.of();
@@ -136,7 +137,14 @@ final class Jobs {
                         job.getStatus().getTimeline(),
                         job.getStatus().getAttempt(),
                         "uid-1",
-                        entries);
+                        entries,
+                        resumedFrom);
+        return this;
+    }
+
+    /** The step the trainer reports its attempt actually resumed from (in the next inventory). */
+    Jobs resumedFrom(long step) {
+        resumedFrom = step;
         return this;
     }
 

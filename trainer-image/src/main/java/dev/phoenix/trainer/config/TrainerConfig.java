@@ -147,6 +147,20 @@ public final class TrainerConfig {
                     "Resume from exactly this step; -1 or 0 = fresh start (env: PHOENIX_RESUME_STEP).")
     public long resumeStep;
 
+    @Option(
+            names = "--resume-exact",
+            descriptionKey = "PHOENIX_RESUME_EXACT",
+            defaultValue = "true",
+            arity = "1",
+            description =
+                    "true: load exactly --resume-step and move newer step directories aside (a"
+                            + " pinned step, a fallback after an invalid checkpoint). false: the"
+                            + " step is the newest Phoenix knows of; rank 0 resumes from a newer"
+                            + " committed, verified checkpoint of the same timeline if the disk"
+                            + " holds one (its report had not arrived yet) instead of moving it"
+                            + " aside (env: PHOENIX_RESUME_EXACT).")
+    public boolean resumeExact;
+
     // --- reporting / termination ---
     @Option(
             names = "--report-configmap",

@@ -94,13 +94,16 @@ public final class Reporter implements AutoCloseable {
                                                     .equals(old.path("timeline").asText())
                                             && old.path("attempt").asInt(0) > report.attempt();
                             if (newerAttempt) {
+                                // The checkpoint key only: the inventory and progress have their
+                                // own attempt rules, and keeping them current keeps status true to
+                                // the disk while the key is held (by a bad value, until the
+                                // operator clears it).
                                 log.info(
                                         "not reporting checkpoint {}: {} holds a report of attempt {} of timeline {}",
                                         report.step(),
                                         store.describe(),
                                         old.path("attempt").asInt(),
                                         report.timeline());
-                                return out;
                             }
                             boolean same =
                                     old != null
@@ -109,7 +112,7 @@ public final class Reporter implements AutoCloseable {
                                             && old.path("step").asLong(-1) == report.step()
                                             && report.digest().equals(old.path("digest").asText())
                                             && old.path("attempt").asInt(0) == report.attempt();
-                            if (!same) {
+                            if (!same && !newerAttempt) {
                                 out.put(Reports.CHECKPOINT_KEY, Json.write(body));
                             }
                             if (inventory != null

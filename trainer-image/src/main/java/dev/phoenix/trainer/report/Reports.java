@@ -34,7 +34,9 @@ public final class Reports {
     /**
      * {@code inventory} key: the committed, verified checkpoints on disk, newest first, at most
      * {@link dev.phoenix.trainer.checkpoint.Inventory#LIMIT}; {@code jobUid} says which job wrote
-     * it.
+     * it; {@code resumedFrom} is the step this attempt actually resumed from (newer than the
+     * operator's step when rank 0 found a newer checkpoint of the timeline, see {@code
+     * --resume-exact}).
      */
     @JsonInclude(JsonInclude.Include.NON_NULL)
     public record Inventory(
@@ -42,7 +44,8 @@ public final class Reports {
             int attempt,
             String jobUid,
             String time,
-            java.util.List<dev.phoenix.trainer.checkpoint.Inventory.Entry> checkpoints) {}
+            java.util.List<dev.phoenix.trainer.checkpoint.Inventory.Entry> checkpoints,
+            Long resumedFrom) {}
 
     @JsonInclude(JsonInclude.Include.NON_NULL)
     public record Progress(long step, int attempt, String timeline, String time) {}
