@@ -2,12 +2,14 @@
 # Runs Phoenix's benchmark suite (not the tests): builds first, then each part as its own JVM against a
 # fresh Kubernetes v1.37.2 control plane (KWOK for simulated pods, a real node for the real trainer), and collects every table into one Markdown file.
 #
-#   hack/bench.sh                          # all parts, in order: recovery real scale checkpoint (~15-20 min on 2 vCPUs)
+#   hack/bench.sh                          # all parts, in order: recovery peers real scale checkpoint (~25-30 min on 2 vCPUs)
 #   hack/bench.sh recovery scale           # only these parts
 #   PHOENIX_BENCH_SCALE_ARGS="--jobs 300" hack/bench.sh scale   # extra arguments for one part
 #
 # Parts (mains in benchmarks/src/main/java/dev/phoenix/bench/, see docs/benchmarks.md):
 #   recovery    RecoveryLatencyBench  50 preemptions, simulated pods, vs the API server's watch delivery latency
+#   peers       peer.PeerRecoveryBench Phoenix vs an Indexed Job with podFailurePolicy vs the bare-client floor, one run,
+#                                     simulated pods, 2- and 64-pod gangs; SVG chart in bench-results/<time>/peer-recovery.svg
 #   real        RealRecoveryBench     the trainer image in a real pod on a real node: recovery to the first new step,
 #                                     lost work with and without the SIGTERM emergency checkpoint
 #   scale       ScaleBench            1,000 TrainingJobs, one operator JVM: creation, 10% preempted at once,
@@ -21,7 +23,7 @@ cd "$(dirname "$0")/.."
 
 parts=("$@")
 if [ ${#parts[@]} -eq 0 ]; then
-  parts=(recovery real scale checkpoint)
+  parts=(recovery peers real scale checkpoint)
 fi
 
 if [ -z "${PHOENIX_K8S_BIN_DIR:-}" ]; then
@@ -67,10 +69,11 @@ run_part() { # name, time limit (s), main class, default args...
 for p in "${parts[@]}"; do
   case "$p" in
     recovery)   run_part recovery 420 RecoveryLatencyBench --preemptions 50 --replicas 2 --watch-samples 100 ;;
+    peers)      run_part peers 1500 peer.PeerRecoveryBench --preemptions 50 --replicas 2,64 --chart "$PWD/$out/peer-recovery.svg" ;;
     real)       run_part real 720 RealRecoveryBench --preemptions 50 --preemptions-no-emergency 20 ;;
     scale)      run_part scale 900 ScaleBench --jobs 1000 --preempt-percent 10 --idle-seconds 60 --complete 100 ;;
     checkpoint) run_part checkpoint 600 CheckpointCostBench --dir "$PWD/benchmarks/target/bench-io" --disk-mb 512 ;;
-    *) echo "unknown part $p (recovery real scale checkpoint)" >&2; exit 2 ;;
+    *) echo "unknown part $p (recovery peers real scale checkpoint)" >&2; exit 2 ;;
   esac
 done
 rm -rf benchmarks/target/bench-io

@@ -4,10 +4,10 @@ import java.util.HashMap;
 import java.util.Map;
 
 /** {@code --name value} and {@code --flag} arguments. */
-final class Args {
+public final class Args {
     private Args() {}
 
-    static Map<String, String> parse(String[] args) {
+    public static Map<String, String> parse(String[] args) {
         Map<String, String> m = new HashMap<>();
         for (int i = 0; i < args.length; i++) {
             if (!args[i].startsWith("--")) {
@@ -26,11 +26,11 @@ final class Args {
         return m;
     }
 
-    static int integer(Map<String, String> m, String k, int dflt) {
+    public static int integer(Map<String, String> m, String k, int dflt) {
         return m.containsKey(k) ? Integer.parseInt(m.get(k)) : dflt;
     }
 
-    static String string(Map<String, String> m, String k, String dflt) {
+    public static String string(Map<String, String> m, String k, String dflt) {
         return m.getOrDefault(k, dflt);
     }
 }

@@ -1,10 +1,10 @@
 package dev.phoenix.bench;
 
 /** The benchmarks' own logging set-up (warnings only), chosen before any logger exists. */
-final class Quiet {
+public final class Quiet {
     private Quiet() {}
 
-    static void logging() {
+    public static void logging() {
         if (System.getProperty("logback.configurationFile") == null) {
             System.setProperty("logback.configurationFile", "phoenix-bench-logback.xml");
         }

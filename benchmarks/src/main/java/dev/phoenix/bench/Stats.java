@@ -36,7 +36,7 @@ public record Stats(int n, double p50, double p95, double max, double min, doubl
      * Nearest-rank percentile of an ascending list: the smallest value with at least p% of the
      * sample at or below it.
      */
-    static double percentile(List<Double> sorted, double p) {
+    public static double percentile(List<Double> sorted, double p) {
         int rank = (int) Math.ceil(p / 100.0 * sorted.size());
         return sorted.get(Math.max(0, Math.min(sorted.size() - 1, rank - 1)));
     }

@@ -3,14 +3,14 @@ package dev.phoenix.bench;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 
-final class Waits {
+public final class Waits {
     private Waits() {}
 
     /**
      * Polls every 20 ms (reads only the benchmark's own state or one GET) until true; throws after
      * the timeout.
      */
-    static void until(int seconds, BooleanSupplier cond) throws InterruptedException {
+    public static void until(int seconds, BooleanSupplier cond) throws InterruptedException {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
         while (true) {
             try {

@@ -1,0 +1,79 @@
+package dev.phoenix.bench.peer;
+
+import io.fabric8.kubernetes.api.model.batch.v1.Job;
+import io.fabric8.kubernetes.api.model.batch.v1.JobBuilder;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import java.util.Map;
+
+/**
+ * What a user without Phoenix would reach for first: an Indexed Kubernetes Job run by
+ * kube-controller-manager's Job controller, with the documented recipe for preemptible workers: a
+ * {@code podFailurePolicy} that ignores failures of pods with the {@code DisruptionTarget}
+ * condition (not counted against {@code backoffLimit}) and {@code podReplacementPolicy: Failed}
+ * (the replacement starts only once the old pod has terminated, so one index never runs twice). It
+ * replaces only the disrupted index; the other pods keep running.
+ */
+final class IndexedJobPeer implements Peer {
+    private final KubernetesClient client;
+    private String ns;
+
+    IndexedJobPeer(KubernetesClient client) {
+        this.client = client;
+    }
+
+    @Override
+    public String name() {
+        return "Indexed Job + podFailurePolicy (kube-controller-manager)";
+    }
+
+    @Override
+    public String job() {
+        return "indexed";
+    }
+
+    @Override
+    public void start(String ns, int replicas) {
+        this.ns = ns;
+        Job job =
+                new JobBuilder()
+                        .withNewMetadata()
+                        .withName(job())
+                        .withNamespace(ns)
+                        .endMetadata()
+                        .withNewSpec()
+                        .withCompletionMode("Indexed")
+                        .withCompletions(replicas)
+                        .withParallelism(replicas)
+                        .withBackoffLimit(Integer.MAX_VALUE)
+                        .withPodReplacementPolicy("Failed")
+                        .withNewPodFailurePolicy()
+                        .addNewRule()
+                        .withAction("Ignore")
+                        .addNewOnPodCondition()
+                        .withType("DisruptionTarget")
+                        .withStatus("True")
+                        .endOnPodCondition()
+                        .endRule()
+                        .endPodFailurePolicy()
+                        .withTemplate(SimulatedPods.template(job(), Map.of()))
+                        .endSpec()
+                        .build();
+        client.resource(job).create();
+    }
+
+    @Override
+    public boolean restartsWholeGang() {
+        return false;
+    }
+
+    @Override
+    public String note() {
+        Job j = client.batch().v1().jobs().inNamespace(ns).withName(job()).get();
+        if (j == null || j.getStatus() == null) {
+            return "";
+        }
+        return "The Job counted "
+                + (j.getStatus().getFailed() == null ? 0 : j.getStatus().getFailed())
+                + " failed pods (ignored preemptions are not counted).";
+    }
+}

@@ -1,0 +1,214 @@
+package dev.phoenix.bench.peer;
+
+import dev.phoenix.bench.Args;
+import dev.phoenix.bench.BenchEnv;
+import dev.phoenix.bench.PodRecorder;
+import dev.phoenix.bench.Quiet;
+import dev.phoenix.bench.Stats;
+import dev.phoenix.bench.Table;
+import dev.phoenix.bench.Waits;
+import dev.phoenix.local.controlplane.KubernetesBinaries;
+import dev.phoenix.local.disruption.ClusterDisruptions;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.Function;
+import java.util.stream.Collectors;
+
+/**
+ * Phoenix against the peers a user would pick instead, in one run on one control plane (real
+ * kube-apiserver, etcd, scheduler and kube-controller-manager; pods simulated by KWOK, so only the
+ * controllers differ): an Indexed Job with {@code podFailurePolicy} (the Job controller), JobSet
+ * (its controller built from its Go module, {@code hack/jobset.sh}), and the bare-client floor
+ * (watch, delete the gang, create the gang, nothing else). Each peer gets its own namespace and the
+ * same disruption: the Eviction API on one running pod, {@code --preemptions} times per gang size.
+ * Prints one table per gang size with the ratio to the floor, and writes an SVG chart of the
+ * distributions ({@code --chart}).
+ *
+ * <pre>
+ * java -cp … dev.phoenix.bench.peer.PeerRecoveryBench [--preemptions 50] [--replicas 2,64]
+ *     [--peers bare,phoenix,job,jobset] [--chart target/peer-recovery.svg]
+ * </pre>
+ */
+public final class PeerRecoveryBench {
+    private PeerRecoveryBench() {}
+
+    public static void main(String[] args) throws Exception {
+        Quiet.logging();
+        Map<String, String> a = Args.parse(args);
+        int preemptions = Args.integer(a, "preemptions", 50);
+        List<Integer> sizes =
+                List.of(Args.string(a, "replicas", "2,64").split(",")).stream()
+                        .map(String::trim)
+                        .map(Integer::parseInt)
+                        .toList();
+        List<String> peers = List.of(Args.string(a, "peers", "bare,phoenix,job,jobset").split(","));
+        Path chart = Path.of(Args.string(a, "chart", "target/peer-recovery.svg"));
+        BenchEnv.log("machine: %s", BenchEnv.machine());
+        Map<String, Map<Integer, List<GangRecovery>>> all = new LinkedHashMap<>();
+        try (BenchEnv env = BenchEnv.start()) {
+            env.kwok();
+            env.operator(env.client(null));
+            KubernetesClient client = env.client(null);
+            ClusterDisruptions disruptions = new ClusterDisruptions(client);
+            for (int size : sizes) {
+                Map<String, List<GangRecovery>> bySize = new LinkedHashMap<>();
+                List<String> notes = new ArrayList<>();
+                for (String id : peers) {
+                    try (Peer peer = peer(id.trim(), client, env.cp.kubeconfigPath())) {
+                        String ns = env.namespace(peer.job() + "-" + size);
+                        List<String> missing = new ArrayList<>();
+                        List<GangRecovery> rs =
+                                run(peer, client, disruptions, ns, size, preemptions, missing);
+                        bySize.put(peer.name(), rs);
+                        all.computeIfAbsent(peer.name(), k -> new LinkedHashMap<>()).put(size, rs);
+                        String note = peer.note();
+                        if (!missing.isEmpty()) {
+                            note +=
+                                    " "
+                                            + missing.size()
+                                            + " preemption(s) left out: "
+                                            + missing.get(0);
+                        }
+                        if (!note.isBlank()) {
+                            notes.add(peer.name() + ": " + note.trim());
+                        }
+                        client.namespaces().withName(ns).delete();
+                    }
+                }
+                table(size, bySize, notes).print();
+            }
+        }
+        RecoveryChart.write(chart, all);
+        BenchEnv.log("chart: %s", chart.toAbsolutePath());
+    }
+
+    static Peer peer(String id, KubernetesClient client, Path kubeconfig) {
+        return switch (id) {
+            case "phoenix" -> new PhoenixPeer(client);
+            case "job" -> new IndexedJobPeer(client);
+            case "jobset" -> new JobSetPeer(client, kubeconfig);
+            case "bare" -> new BareClientPeer(client);
+            default ->
+                    throw new IllegalArgumentException(
+                            "unknown peer " + id + " (phoenix, job, jobset, bare)");
+        };
+    }
+
+    /** The peer's live pods (created, not being deleted, not gone), by name. */
+    private static List<PodRecorder.Trace> live(PodRecorder rec, String job) {
+        return rec.all().stream()
+                .filter(t -> job.equals(t.job) && t.added != 0 && t.deletion == 0 && t.gone == 0)
+                .sorted(Comparator.comparing(t -> t.name))
+                .toList();
+    }
+
+    static List<GangRecovery> run(
+            Peer peer,
+            KubernetesClient client,
+            ClusterDisruptions disruptions,
+            String ns,
+            int replicas,
+            int preemptions,
+            List<String> missing)
+            throws Exception {
+        List<GangRecovery> out = new ArrayList<>();
+        try (PodRecorder rec = new PodRecorder(client, ns)) {
+            peer.start(ns, replicas);
+            for (int i = 0; i < preemptions; i++) {
+                Waits.until(
+                        300,
+                        () -> {
+                            List<PodRecorder.Trace> l = live(rec, peer.job());
+                            return l.size() == replicas
+                                    && l.stream().allMatch(t -> t.running != 0)
+                                    && peer.ready();
+                        });
+                Thread.sleep(100); // let the controller settle after "all running"
+                List<PodRecorder.Trace> gang = live(rec, peer.job());
+                PodRecorder.Trace victim = gang.get(i % gang.size());
+                Set<String> before = gang.stream().map(t -> t.uid).collect(Collectors.toSet());
+                Set<String> leaving = peer.restartsWholeGang() ? before : Set.of(victim.uid);
+                int expected = peer.restartsWholeGang() ? replicas : 1;
+                long issued = System.nanoTime();
+                disruptions.evict(victim.last);
+                Waits.until(
+                        300,
+                        () -> {
+                            List<PodRecorder.Trace> fresh =
+                                    live(rec, peer.job()).stream()
+                                            .filter(t -> t.added > issued)
+                                            .toList();
+                            return fresh.size() == expected
+                                    && fresh.stream().allMatch(t -> t.running != 0)
+                                    && rec.all().stream()
+                                            .filter(t -> leaving.contains(t.uid))
+                                            .allMatch(t -> t.gone != 0);
+                        });
+                GangRecovery r = GangRecovery.of(rec.all(), before, leaving, victim.uid, issued);
+                if (r == null) {
+                    missing.add(
+                            "preemption " + (i + 1) + ": the watch missed part of its timeline");
+                } else {
+                    out.add(r);
+                }
+                if ((i + 1) % 10 == 0) {
+                    BenchEnv.log("%s, %d pods: %d preemptions done", peer.name(), replicas, i + 1);
+                }
+            }
+        }
+        return out;
+    }
+
+    static Table table(int replicas, Map<String, List<GangRecovery>> bySize, List<String> notes) {
+        Table t =
+                new Table(
+                        String.format(
+                                Locale.ROOT,
+                                "Recovery of a %d-pod gang after an eviction, peers in one run (kube-apiserver "
+                                        + KubernetesBinaries.VERSION
+                                        + " + etcd + scheduler + kube-controller-manager, KWOK pods)",
+                                replicas),
+                        "peer",
+                        "n",
+                        "observed → old pods gone p50",
+                        "observed → replacements created p50 / p95 / max",
+                        "observed → all running p50 / p95 / max",
+                        "all running p50 ÷ bare-client floor");
+        Function<List<GangRecovery>, Stats> running =
+                rs -> Stats.of(GangRecovery.col(rs, GangRecovery::running));
+        List<GangRecovery> floorRs =
+                bySize.entrySet().stream()
+                        .filter(e -> e.getKey().startsWith("bare client"))
+                        .map(Map.Entry::getValue)
+                        .findFirst()
+                        .orElse(List.of());
+        double floor = running.apply(floorRs).p50();
+        for (var e : bySize.entrySet()) {
+            List<GangRecovery> rs = e.getValue();
+            Stats gone = Stats.of(GangRecovery.col(rs, GangRecovery::oldGone));
+            Stats created = Stats.of(GangRecovery.col(rs, GangRecovery::created));
+            Stats run = running.apply(rs);
+            t.row(
+                    e.getKey(),
+                    Integer.toString(rs.size()),
+                    Stats.ms(gone.p50()),
+                    created.summary("%.0f") + " ms",
+                    run.summary("%.0f") + " ms",
+                    Stats.ratio(run.p50(), floor));
+        }
+        t.note(
+                "Observed = this JVM's pod watch sees the victim's DisruptionTarget condition or deletion"
+                        + " timestamp. Phoenix and the bare client restart the whole gang (every old pod gone"
+                        + " before the first new one is created); the Job controller replaces only the evicted"
+                        + " index, its other pods keep running.");
+        notes.forEach(t::note);
+        return t;
+    }
+}

@@ -1,0 +1,57 @@
+package dev.phoenix.bench.peer;
+
+import dev.phoenix.e2e.JobConfig;
+import dev.phoenix.e2e.TrainingJobs;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import java.nio.file.Path;
+
+/**
+ * Phoenix: a TrainingJob of {@code replicas} workers, run by the real operator in this JVM (its own
+ * client), which restarts the whole gang after a preemption without counting it as a failure.
+ */
+final class PhoenixPeer implements Peer {
+    private final KubernetesClient client;
+    private String ns;
+
+    PhoenixPeer(KubernetesClient client) {
+        this.client = client;
+    }
+
+    @Override
+    public String name() {
+        return "Phoenix (TrainingJob)";
+    }
+
+    @Override
+    public String job() {
+        return "phoenix";
+    }
+
+    @Override
+    public void start(String ns, int replicas) {
+        this.ns = ns;
+        JobConfig cfg = new JobConfig(replicas, 1_000_000, 32, 32, 42, 0, 10, 3, 3, 1_000_000, 5);
+        client.resource(TrainingJobs.job(ns, job(), cfg, Path.of("/tmp/phoenix-bench/unused")))
+                .create();
+    }
+
+    @Override
+    public boolean restartsWholeGang() {
+        return true;
+    }
+
+    @Override
+    public boolean ready() {
+        return "Running".equals(TrainingJobs.phase(TrainingJobs.status(client, ns, job())));
+    }
+
+    @Override
+    public String note() {
+        var s = TrainingJobs.status(client, ns, job());
+        return "Phoenix counted "
+                + s.preemptionsOrZero()
+                + " preemptions and "
+                + s.failuresOrZero()
+                + " failures.";
+    }
+}
