@@ -19,11 +19,18 @@ if [ -x "$DIR/bin/jobset-controller" ] && [ -f "$DIR/crd.yaml" ] && [ -f "$DIR/w
 fi
 export GOFLAGS="${GOFLAGS:--buildvcs=false}" CGO_ENABLED=0
 mkdir -p "$DIR/bin"
-log "go install sigs.k8s.io/jobset@v$VERSION"
-GOBIN="$DIR/bin.tmp" go install "sigs.k8s.io/jobset@v$VERSION" >&2
-mv "$DIR/bin.tmp/jobset" "$DIR/bin/jobset-controller"
-rmdir "$DIR/bin.tmp"
+# In a writable copy of the module itself, with its own go.mod and go.sum: `go install pkg@version` would
+# ask the proxy for the module's version list, which this proxy refuses (403).
 SRC=$(go mod download -json "sigs.k8s.io/jobset@v$VERSION" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+[ -n "$SRC" ] || { log "ERROR: go mod download sigs.k8s.io/jobset@v$VERSION gave no directory"; exit 1; }
+WORK=$(mktemp -d)
+trap 'chmod -R u+w "$WORK"; rm -rf "$WORK"' EXIT
+cp -r "$SRC" "$WORK/jobset"
+chmod -R u+w "$WORK/jobset"
+log "go build sigs.k8s.io/jobset@v$VERSION (its main.go, its go.sum)"
+(cd "$WORK/jobset" && go build -trimpath -ldflags "-s -w -X sigs.k8s.io/jobset/pkg/version.GitVersion=v$VERSION" \
+  -o "$DIR/bin/jobset-controller.tmp" .) >&2
+mv "$DIR/bin/jobset-controller.tmp" "$DIR/bin/jobset-controller"
 cp "$SRC/config/components/crd/bases/jobset.x-k8s.io_jobsets.yaml" "$DIR/crd.yaml"
 cp "$SRC/config/components/webhook/manifests.yaml" "$DIR/webhooks.yaml"
 chmod u+w "$DIR"/*.yaml

@@ -277,15 +277,29 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob> {
                 .equals(SERIALIZATION.asJson(job.getStatus()))) {
             // A 409 here propagates: JOSDK retries the whole reconcile on fresh state, no action
             // has run.
-            StatusWriter.write(client, job, decision.status());
-        }
-        EventRecorder events = new EventRecorder(client);
-        for (JobEvent e : decision.events()) {
-            LOG.info("{} {}: {}", Names.describe(job), e.reason(), e.message());
-            events.record(job, e);
+            TrainingJob written = StatusWriter.write(client, job, decision.status());
+            // The next reconcile (the pod events this write's actions cause come within
+            // milliseconds) must see this write even before the informer delivers it; on the stale
+            // cache it would only end in a 409 and a retry 200 ms later. JOSDK's temporary
+            // resource cache, as PrimaryUpdateAndCacheUtils uses it.
+            context.eventSourceRetriever()
+                    .getControllerEventSource()
+                    .handleRecentResourceUpdate(ResourceID.fromResource(job), written, job);
         }
         metrics.record(decision);
-        boolean complete = new Actuator(client).execute(job, decision.actions());
+        boolean complete;
+        try {
+            complete = new Actuator(client).execute(job, decision.actions());
+        } finally {
+            // After the actions: an event is one more request, and a recovery's pod calls should
+            // not wait for it. Recorded even when an action failed (the retry will not say it
+            // again).
+            EventRecorder events = new EventRecorder(client);
+            for (JobEvent e : decision.events()) {
+                LOG.info("{} {}: {}", Names.describe(job), e.reason(), e.message());
+                events.record(job, e);
+            }
+        }
 
         UpdateControl<TrainingJob> control = UpdateControl.noUpdate();
         if (!complete) {

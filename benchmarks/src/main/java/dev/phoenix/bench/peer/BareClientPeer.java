@@ -152,7 +152,9 @@ final class BareClientPeer implements Peer {
         Pod pod =
                 new PodBuilder()
                         .withNewMetadata()
-                        .withName(job() + "-worker-" + rank)
+                        // A name per generation: KWOK finishes the old pods' deletions by name,
+                        // and a late one would hit a new pod of the same name.
+                        .withName(job() + "-g" + generation + "-worker-" + rank)
                         .withNamespace(ns)
                         .withLabels(template.getMetadata().getLabels())
                         .endMetadata()
@@ -184,5 +186,8 @@ final class BareClientPeer implements Peer {
             loop.interrupt();
         }
         pool.shutdownNow();
+        if (ns != null) {
+            client.pods().inNamespace(ns).withLabel(SimulatedPods.JOB_LABEL, job()).delete();
+        }
     }
 }

@@ -15,10 +15,22 @@ import java.util.Map;
  */
 final class IndexedJobPeer implements Peer {
     private final KubernetesClient client;
+    private final int maxPreemptions;
     private String ns;
 
-    IndexedJobPeer(KubernetesClient client) {
+    /**
+     * @param maxPreemptions the Job controller delays the replacement of a failed pod by its
+     *     back-off (10 s, doubling, up to 6 min), ignored failures included: a few preemptions
+     *     already take minutes
+     */
+    IndexedJobPeer(KubernetesClient client, int maxPreemptions) {
         this.client = client;
+        this.maxPreemptions = maxPreemptions;
+    }
+
+    @Override
+    public int preemptions(int requested) {
+        return Math.min(requested, maxPreemptions);
     }
 
     @Override
@@ -67,6 +79,20 @@ final class IndexedJobPeer implements Peer {
     }
 
     @Override
+    public void close() {
+        if (ns != null) {
+            client.batch()
+                    .v1()
+                    .jobs()
+                    .inNamespace(ns)
+                    .withName(job())
+                    .withPropagationPolicy(
+                            io.fabric8.kubernetes.api.model.DeletionPropagation.BACKGROUND)
+                    .delete();
+        }
+    }
+
+    @Override
     public String note() {
         Job j = client.batch().v1().jobs().inNamespace(ns).withName(job()).get();
         if (j == null || j.getStatus() == null) {
@@ -74,6 +100,10 @@ final class IndexedJobPeer implements Peer {
         }
         return "The Job counted "
                 + (j.getStatus().getFailed() == null ? 0 : j.getStatus().getFailed())
-                + " failed pods (ignored preemptions are not counted).";
+                + " failed pods (ignored preemptions are not counted against backoffLimit), but the"
+                + " Job controller's pod-failure back-off (10 s, doubling, capped at 6 min) still"
+                + " delays each replacement, so it got at most "
+                + maxPreemptions
+                + " preemptions per gang size.";
     }
 }

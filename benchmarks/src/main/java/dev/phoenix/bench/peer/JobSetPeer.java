@@ -83,6 +83,7 @@ final class JobSetPeer implements Peer {
                         c ->
                                 c != null
                                         && c.getStatus() != null
+                                        && c.getStatus().getConditions() != null
                                         && c.getStatus().getConditions().stream()
                                                 .anyMatch(
                                                         x ->
@@ -275,6 +276,12 @@ final class JobSetPeer implements Peer {
 
     @Override
     public void close() throws Exception {
+        if (ns != null) {
+            client.genericKubernetesResources("jobset.x-k8s.io/v1alpha2", "JobSet")
+                    .inNamespace(ns)
+                    .withName(job())
+                    .delete();
+        }
         for (HasMetadata w : webhooks) {
             client.resource(w).delete();
         }

@@ -28,6 +28,11 @@ interface Peer extends AutoCloseable {
         return true;
     }
 
+    /** How many of the requested preemptions this peer gets (all, unless it cannot take them). */
+    default int preemptions(int requested) {
+        return requested;
+    }
+
     /** A line for the table's notes: what the peer counted, if anything worth saying. */
     default String note() {
         return "";

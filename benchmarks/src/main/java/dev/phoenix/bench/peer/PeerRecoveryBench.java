@@ -33,7 +33,7 @@ import java.util.stream.Collectors;
  *
  * <pre>
  * java -cp … dev.phoenix.bench.peer.PeerRecoveryBench [--preemptions 50] [--replicas 2,64]
- *     [--peers bare,phoenix,job,jobset] [--chart target/peer-recovery.svg]
+ *     [--peers bare,phoenix,job,jobset] [--job-preemptions 4] [--chart target/peer-recovery.svg]
  * </pre>
  */
 public final class PeerRecoveryBench {
@@ -43,6 +43,7 @@ public final class PeerRecoveryBench {
         Quiet.logging();
         Map<String, String> a = Args.parse(args);
         int preemptions = Args.integer(a, "preemptions", 50);
+        int jobPreemptions = Args.integer(a, "job-preemptions", 4);
         List<Integer> sizes =
                 List.of(Args.string(a, "replicas", "2,64").split(",")).stream()
                         .map(String::trim)
@@ -61,11 +62,19 @@ public final class PeerRecoveryBench {
                 Map<String, List<GangRecovery>> bySize = new LinkedHashMap<>();
                 List<String> notes = new ArrayList<>();
                 for (String id : peers) {
-                    try (Peer peer = peer(id.trim(), client, env.cp.kubeconfigPath())) {
+                    try (Peer peer =
+                            peer(id.trim(), client, env.cp.kubeconfigPath(), jobPreemptions)) {
                         String ns = env.namespace(peer.job() + "-" + size);
                         List<String> missing = new ArrayList<>();
                         List<GangRecovery> rs =
-                                run(peer, client, disruptions, ns, size, preemptions, missing);
+                                run(
+                                        peer,
+                                        client,
+                                        disruptions,
+                                        ns,
+                                        size,
+                                        peer.preemptions(preemptions),
+                                        missing);
                         bySize.put(peer.name(), rs);
                         all.computeIfAbsent(peer.name(), k -> new LinkedHashMap<>()).put(size, rs);
                         String note = peer.note();
@@ -79,7 +88,6 @@ public final class PeerRecoveryBench {
                         if (!note.isBlank()) {
                             notes.add(peer.name() + ": " + note.trim());
                         }
-                        client.namespaces().withName(ns).delete();
                     }
                 }
                 table(size, bySize, notes).print();
@@ -89,10 +97,10 @@ public final class PeerRecoveryBench {
         BenchEnv.log("chart: %s", chart.toAbsolutePath());
     }
 
-    static Peer peer(String id, KubernetesClient client, Path kubeconfig) {
+    static Peer peer(String id, KubernetesClient client, Path kubeconfig, int jobPreemptions) {
         return switch (id) {
             case "phoenix" -> new PhoenixPeer(client);
-            case "job" -> new IndexedJobPeer(client);
+            case "job" -> new IndexedJobPeer(client, jobPreemptions);
             case "jobset" -> new JobSetPeer(client, kubeconfig);
             case "bare" -> new BareClientPeer(client);
             default ->
@@ -122,8 +130,10 @@ public final class PeerRecoveryBench {
         try (PodRecorder rec = new PodRecorder(client, ns)) {
             peer.start(ns, replicas);
             for (int i = 0; i < preemptions; i++) {
-                Waits.until(
-                        300,
+                await(
+                        rec,
+                        peer,
+                        "the gang running before preemption " + (i + 1),
                         () -> {
                             List<PodRecorder.Trace> l = live(rec, peer.job());
                             return l.size() == replicas
@@ -138,8 +148,10 @@ public final class PeerRecoveryBench {
                 int expected = peer.restartsWholeGang() ? replicas : 1;
                 long issued = System.nanoTime();
                 disruptions.evict(victim.last);
-                Waits.until(
-                        300,
+                await(
+                        rec,
+                        peer,
+                        "the recovery from preemption " + (i + 1),
                         () -> {
                             List<PodRecorder.Trace> fresh =
                                     live(rec, peer.job()).stream()
@@ -164,6 +176,27 @@ public final class PeerRecoveryBench {
             }
         }
         return out;
+    }
+
+    private static void await(
+            PodRecorder rec, Peer peer, String what, java.util.function.BooleanSupplier done)
+            throws InterruptedException {
+        try {
+            Waits.until(300, done);
+        } catch (IllegalStateException timedOut) {
+            List<PodRecorder.Trace> l = live(rec, peer.job());
+            throw new IllegalStateException(
+                    peer.name()
+                            + ": "
+                            + what
+                            + " did not happen within 300 s; live pods "
+                            + l.size()
+                            + ", running "
+                            + l.stream().filter(t -> t.running != 0).count()
+                            + ", ready "
+                            + peer.ready(),
+                    timedOut);
+        }
     }
 
     static Table table(int replicas, Map<String, List<GangRecovery>> bySize, List<String> notes) {

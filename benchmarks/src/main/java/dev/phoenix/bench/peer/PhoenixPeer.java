@@ -46,6 +46,16 @@ final class PhoenixPeer implements Peer {
     }
 
     @Override
+    public void close() {
+        if (ns != null) {
+            client.resources(dev.phoenix.api.v1alpha1.TrainingJob.class)
+                    .inNamespace(ns)
+                    .withName(job())
+                    .delete();
+        }
+    }
+
+    @Override
     public String note() {
         var s = TrainingJobs.status(client, ns, job());
         return "Phoenix counted "
