@@ -31,7 +31,7 @@ public final class PodRecorder implements AutoCloseable {
         public volatile String terminationMessage;
         public volatile Pod last;
 
-        Trace(Pod p) {
+        public Trace(Pod p) {
             this.name = p.getMetadata().getName();
             this.uid = p.getMetadata().getUid();
             Map<String, String> l =
