@@ -17,7 +17,8 @@ import org.junit.jupiter.api.io.TempDir;
 class GangRecoveryTest {
     static final long MS = 1_000_000L;
 
-    static PodRecorder.Trace trace(String uid, long added, long disruption, long gone, long running) {
+    static PodRecorder.Trace trace(
+            String uid, long added, long disruption, long gone, long running) {
         Pod p =
                 new PodBuilder()
                         .withNewMetadata()
@@ -45,8 +46,7 @@ class GangRecoveryTest {
                         trace("c", issued + 60 * MS, 0, 0, issued + 90 * MS),
                         trace("d", issued + 70 * MS, 0, 0, issued + 80 * MS),
                         trace("e", 1 * MS, 0, 2 * MS, 1 * MS));
-        GangRecovery r =
-                GangRecovery.of(traces, Set.of("a", "b"), Set.of("a", "b"), "a", issued);
+        GangRecovery r = GangRecovery.of(traces, Set.of("a", "b"), Set.of("a", "b"), "a", issued);
         assertThat(r.issuedToObserved()).isEqualTo(5.0);
         assertThat(r.oldGone()).isEqualTo(40.0);
         assertThat(r.created()).isEqualTo(65.0);
