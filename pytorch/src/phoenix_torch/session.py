@@ -118,10 +118,7 @@ class Phoenix:
                 break
             if step > self.total_steps:
                 continue
-            try:
-                timeline = json.loads((self.store.step_dir(step) / MANIFEST).read_text("utf-8")).get("timeline")
-            except (OSError, ValueError, AttributeError):
-                continue
+            timeline = self.store.timeline_of(self.store.step_dir(step))
             if timeline != self.env.timeline:
                 continue
             try:

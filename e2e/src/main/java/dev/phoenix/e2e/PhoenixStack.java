@@ -176,7 +176,13 @@ public final class PhoenixStack implements AutoCloseable {
 
     /** Installs the committed CRD (what users install) and waits until it is Established. */
     public static void installCrd(KubernetesClient client) throws IOException {
-        try (InputStream in = Files.newInputStream(Repo.crd())) {
+        installCrd(client, Repo.crd());
+    }
+
+    /** Installs the CRDs of a manifest file and waits until each is Established. */
+    public static void installCrd(KubernetesClient client, java.nio.file.Path file)
+            throws IOException {
+        try (InputStream in = Files.newInputStream(file)) {
             for (HasMetadata item : client.load(in).items()) {
                 CustomResourceDefinition crd = (CustomResourceDefinition) item;
                 client.resource(crd).createOr(existing -> existing.update());

@@ -7,7 +7,6 @@ import dev.phoenix.trainer.checkpoint.CheckpointStore;
 import dev.phoenix.trainer.checkpoint.CheckpointWriter;
 import dev.phoenix.trainer.checkpoint.Inventory;
 import dev.phoenix.trainer.checkpoint.Json;
-import dev.phoenix.trainer.checkpoint.Manifest;
 import dev.phoenix.trainer.checkpoint.NonTensorState;
 import dev.phoenix.trainer.config.TrainerConfig;
 import dev.phoenix.trainer.data.SyntheticData;
@@ -410,15 +409,7 @@ public final class Trainer {
             if (step > cfg.steps) {
                 continue;
             }
-            Manifest m;
-            try {
-                m =
-                        Json.CANONICAL.readValue(
-                                e.getValue().resolve(Manifest.FILE).toFile(), Manifest.class);
-            } catch (IOException | RuntimeException unreadable) {
-                continue;
-            }
-            if (!cfg.timeline.equals(m.timeline())) {
+            if (!store.timelineOf(e.getValue()).filter(cfg.timeline::equals).isPresent()) {
                 continue;
             }
             try {
@@ -427,8 +418,8 @@ public final class Trainer {
                         "{} (timeline {}, attempt {}) is newer than resume step {} and verifies:"
                                 + " resuming from it instead of moving it aside",
                         CheckpointStore.dirName(step),
-                        m.timeline(),
-                        m.attempt(),
+                        cfg.timeline,
+                        loaded.manifest().attempt(),
                         known);
                 return loaded;
             } catch (CheckpointException invalid) {

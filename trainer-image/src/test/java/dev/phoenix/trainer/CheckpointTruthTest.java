@@ -211,6 +211,11 @@ class CheckpointTruthTest {
         return new Trainer(cfg, new StopSignal(), cm).run();
     }
 
+    /** Attempt 2 as the operator starts it when it knows only step 4: not an exact step. */
+    private int resumeFromLatestKnown4(Path dir, ReporterTest.FakeConfigMap cm) throws Exception {
+        return train(dir, cm, "--attempt", "2", "--resume-step", "4", "--resume-exact", "false");
+    }
+
     private static String finalStateDigest(ReporterTest.FakeConfigMap cm) throws Exception {
         return cm.json("checkpoint").path("stateDigest").asText();
     }
@@ -232,17 +237,7 @@ class CheckpointTruthTest {
         assertThat(new CheckpointStore(dir).committed().keySet()).containsExactly(2L, 4L, 6L, 8L);
 
         // The operator knows only step 4 (the reports of 6 and 8 never reached it).
-        assertThat(
-                        train(
-                                dir,
-                                cm,
-                                "--attempt",
-                                "2",
-                                "--resume-step",
-                                "4",
-                                "--resume-exact",
-                                "false"))
-                .isEqualTo(0);
+        assertThat(resumeFromLatestKnown4(dir, cm)).isEqualTo(0);
         assertThat(dir.resolve(CheckpointStore.ABANDONED)).doesNotExist();
         assertThat(cm.json("inventory").path("resumedFrom").asLong()).isEqualTo(8);
         assertThat(finalStateDigest(cm)).isEqualTo(finalStateDigest(reference));
@@ -264,17 +259,7 @@ class CheckpointTruthTest {
             f.seek(3);
             f.write(b ^ 0x01);
         }
-        assertThat(
-                        train(
-                                dir,
-                                cm,
-                                "--attempt",
-                                "2",
-                                "--resume-step",
-                                "4",
-                                "--resume-exact",
-                                "false"))
-                .isEqualTo(0);
+        assertThat(resumeFromLatestKnown4(dir, cm)).isEqualTo(0);
         assertThat(cm.json("inventory").path("resumedFrom").asLong()).isEqualTo(6);
         // The damaged 8 was moved aside, never loaded; 8 and 10 were written again by this attempt.
         assertThat(Files.list(dir.resolve(CheckpointStore.ABANDONED)).toList()).hasSize(1);

@@ -3,7 +3,6 @@ package dev.phoenix.bench.peer;
 import io.fabric8.kubernetes.api.model.batch.v1.Job;
 import io.fabric8.kubernetes.api.model.batch.v1.JobBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
-import java.util.Map;
 
 /**
  * What a user without Phoenix would reach for first: an Indexed Kubernetes Job run by
@@ -52,23 +51,11 @@ final class IndexedJobPeer implements Peer {
                         .withName(job())
                         .withNamespace(ns)
                         .endMetadata()
-                        .withNewSpec()
-                        .withCompletionMode("Indexed")
-                        .withCompletions(replicas)
-                        .withParallelism(replicas)
-                        .withBackoffLimit(Integer.MAX_VALUE)
-                        .withPodReplacementPolicy("Failed")
-                        .withNewPodFailurePolicy()
-                        .addNewRule()
-                        .withAction("Ignore")
-                        .addNewOnPodCondition()
-                        .withType("DisruptionTarget")
-                        .withStatus("True")
-                        .endOnPodCondition()
-                        .endRule()
-                        .endPodFailurePolicy()
-                        .withTemplate(SimulatedPods.template(job(), Map.of()))
-                        .endSpec()
+                        .withSpec(
+                                SimulatedPods.indexedJob(
+                                                job(), replicas, Integer.MAX_VALUE, "Ignore")
+                                        .withPodReplacementPolicy("Failed")
+                                        .build())
                         .build();
         client.resource(job).create();
     }

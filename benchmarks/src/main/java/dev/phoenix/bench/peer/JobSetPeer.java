@@ -1,12 +1,12 @@
 package dev.phoenix.bench.peer;
 
+import dev.phoenix.e2e.PhoenixStack;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.admissionregistration.v1.MutatingWebhookConfiguration;
 import io.fabric8.kubernetes.api.model.admissionregistration.v1.ValidatingWebhookConfiguration;
 import io.fabric8.kubernetes.api.model.admissionregistration.v1.WebhookClientConfig;
 import io.fabric8.kubernetes.api.model.batch.v1.JobSpec;
-import io.fabric8.kubernetes.api.model.batch.v1.JobSpecBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.utils.Serialization;
 import java.io.IOException;
@@ -34,8 +34,6 @@ import java.util.concurrent.TimeUnit;
  * as its release manifests do) served on 127.0.0.1 with a self-signed certificate.
  */
 final class JobSetPeer implements Peer {
-    static final String CRD = "jobsets.jobset.x-k8s.io";
-
     private final KubernetesClient client;
     private final Path kubeconfig;
     private final Path home;
@@ -72,28 +70,7 @@ final class JobSetPeer implements Peer {
     @Override
     public void start(String ns, int replicas) throws Exception {
         this.ns = ns;
-        try (InputStream in = Files.newInputStream(home.resolve("crd.yaml"))) {
-            client.load(in).serverSideApply();
-        }
-        client.apiextensions()
-                .v1()
-                .customResourceDefinitions()
-                .withName(CRD)
-                .waitUntilCondition(
-                        c ->
-                                c != null
-                                        && c.getStatus() != null
-                                        && c.getStatus().getConditions() != null
-                                        && c.getStatus().getConditions().stream()
-                                                .anyMatch(
-                                                        x ->
-                                                                "Established".equals(x.getType())
-                                                                        && "True"
-                                                                                .equals(
-                                                                                        x
-                                                                                                .getStatus())),
-                        60,
-                        TimeUnit.SECONDS);
+        PhoenixStack.installCrd(client, home.resolve("crd.yaml"));
         Path work = Files.createTempDirectory("phoenix-jobset-");
         int port;
         try (ServerSocket s = new ServerSocket(0)) {
@@ -197,23 +174,7 @@ final class JobSetPeer implements Peer {
      * Retries while the webhooks are not answering yet (the API server then rejects the create).
      */
     private void createJobSet(int replicas, Duration within) throws Exception {
-        JobSpec child =
-                new JobSpecBuilder()
-                        .withCompletionMode("Indexed")
-                        .withCompletions(replicas)
-                        .withParallelism(replicas)
-                        .withBackoffLimit(0)
-                        .withNewPodFailurePolicy()
-                        .addNewRule()
-                        .withAction("FailJob")
-                        .addNewOnPodCondition()
-                        .withType("DisruptionTarget")
-                        .withStatus("True")
-                        .endOnPodCondition()
-                        .endRule()
-                        .endPodFailurePolicy()
-                        .withTemplate(SimulatedPods.template(job(), Map.of()))
-                        .build();
+        JobSpec child = SimulatedPods.indexedJob(job(), replicas, 0, "FailJob").build();
         Map<String, Object> rule = new LinkedHashMap<>();
         rule.put("action", "RestartJobSetAndIgnoreMaxRestarts");
         rule.put("onJobFailureReasons", List.of("PodFailurePolicy"));

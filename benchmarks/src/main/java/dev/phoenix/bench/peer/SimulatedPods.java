@@ -3,6 +3,7 @@ package dev.phoenix.bench.peer;
 import io.fabric8.kubernetes.api.model.PodTemplateSpec;
 import io.fabric8.kubernetes.api.model.PodTemplateSpecBuilder;
 import io.fabric8.kubernetes.api.model.Quantity;
+import io.fabric8.kubernetes.api.model.batch.v1.JobSpecBuilder;
 import java.util.Map;
 
 /**
@@ -14,6 +15,29 @@ final class SimulatedPods {
     static final String ATTEMPT_LABEL = "phoenix.dev/attempt";
 
     private SimulatedPods() {}
+
+    /**
+     * An Indexed Job of {@code replicas} such pods whose {@code podFailurePolicy} takes {@code
+     * action} on a pod with {@code DisruptionTarget} (the Job peer ignores it, JobSet's child Job
+     * fails so that JobSet restarts the gang).
+     */
+    static JobSpecBuilder indexedJob(String job, int replicas, int backoffLimit, String action) {
+        return new JobSpecBuilder()
+                .withCompletionMode("Indexed")
+                .withCompletions(replicas)
+                .withParallelism(replicas)
+                .withBackoffLimit(backoffLimit)
+                .withNewPodFailurePolicy()
+                .addNewRule()
+                .withAction(action)
+                .addNewOnPodCondition()
+                .withType("DisruptionTarget")
+                .withStatus("True")
+                .endOnPodCondition()
+                .endRule()
+                .endPodFailurePolicy()
+                .withTemplate(template(job, Map.of()));
+    }
 
     static PodTemplateSpec template(String job, Map<String, String> extraLabels) {
         return new PodTemplateSpecBuilder()

@@ -187,7 +187,8 @@ public final class CheckpointStore {
         log.warn("moved existing {} aside to {}", dir.getFileName(), root.relativize(target));
     }
 
-    private Optional<String> timelineOf(Path stepDir) {
+    /** The timeline a step directory's manifest names; empty when unreadable or not an id. */
+    public Optional<String> timelineOf(Path stepDir) {
         try {
             Manifest m =
                     Json.CANONICAL.readValue(
