@@ -24,6 +24,7 @@ import io.fabric8.kubernetes.api.model.Quantity;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import java.time.Duration;
 import java.util.List;
+import java.util.Optional;
 import java.util.Map;
 import java.util.function.Consumer;
 import org.junit.jupiter.api.AfterAll;
@@ -160,8 +161,8 @@ class DisruptionSourcesIT {
     // network failed (full-disruption mode), evicts nothing.
     /**
      * Starts a 2-worker gang on this test's node, reports a checkpoint, disrupts worker 1, checks
-     * the condition the component wrote, undoes what blocks the replacement gang, and checks the
-     * recovery. Returns the victim as last seen.
+     * the condition the component wrote on the first gang pod it reached, undoes what blocks the
+     * replacement gang, and checks the recovery. Returns that pod as last seen.
      */
     private Pod disruptAndRecover(
             Consumer<Pod> disrupt,
@@ -190,11 +191,23 @@ class DisruptionSourcesIT {
                         .inNamespace(ns)
                         .withName(gang.get(1).getMetadata().getName())
                         .require();
-        String uid = victim.getMetadata().getUid();
         disrupt.accept(victim);
 
-        // PodGC waits out a 40 s quarantine and runs every 20 s; the rest take seconds.
-        await().atMost(Duration.ofSeconds(150)).until(() -> log.disruptionTarget(uid).isPresent());
+        // The scheduler, the taint manager and PodGC disrupt every pod of the gang on the node, in
+        // their own order: once the first condition reaches Phoenix it deletes the rest of the gang
+        // itself, so the pod that carries the component's condition is whichever it reached first,
+        // not necessarily the victim. PodGC waits out a 40 s quarantine and runs every 20 s; the
+        // rest take seconds.
+        List<String> uids = gang.stream().map(p -> p.getMetadata().getUid()).toList();
+        String uid =
+                await().atMost(Duration.ofSeconds(150))
+                        .until(
+                                () ->
+                                        uids.stream()
+                                                .filter(u -> log.disruptionTarget(u).isPresent())
+                                                .findFirst(),
+                                Optional::isPresent)
+                        .orElseThrow();
         PodCondition condition = log.disruptionTarget(uid).orElseThrow();
         assertThat(condition.getStatus()).isEqualTo("True");
         assertThat(condition.getReason()).isEqualTo(reason);
