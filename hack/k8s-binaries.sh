@@ -206,8 +206,10 @@ rm -rf "$STAGE"
 [ "${PHOENIX_K8S_KEEP_BUILD:-}" = 1 ] || rm -rf "$BUILD"
 stamp >"$BIN_DIR/.complete"
 for b in "${BINARIES[@]}"; do
-  v=$("$BIN_DIR/$b" --version 2>/dev/null || "$BIN_DIR/$b" version --client 2>/dev/null | head -1)
-  log "  $b: $(echo "$v" | head -1)"
+  # sed reads to the end: `| head -1` closes the pipe early, kubectl dies of SIGPIPE, and under pipefail
+  # that 141 ended a whole first CI run right after the 13-minute build (2026-12-03).
+  v=$({ "$BIN_DIR/$b" --version 2>/dev/null || "$BIN_DIR/$b" version --client 2>/dev/null; } | sed -n 1p)
+  log "  $b: $v"
 done
 log "provisioned $BIN_DIR in $(($(date +%s) - T0))s"
 echo "$BIN_DIR"

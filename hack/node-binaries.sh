@@ -136,5 +136,5 @@ if ! pause_ok; then
   phase_end
 fi
 
-log "ready: containerd $("$BIN_DIR/containerd" --version | awk '{print $3}'), $("$BIN_DIR/runc" --version | head -n 1)"
+log "ready: containerd $("$BIN_DIR/containerd" --version | awk '{print $3}'), $("$BIN_DIR/runc" --version | sed -n 1p)"
 echo "$BIN_DIR"
