@@ -9,6 +9,7 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -86,7 +87,7 @@ class MemoryConfigMap:
                 raise self.fail_next.pop(0)
             return Snapshot(dict(self.data), str(self.version)) if self.exists else None
 
-    def put(self, key: str, value: str, resource_version: str) -> None:
+    def put(self, values: Mapping[str, str], resource_version: str) -> None:
         with self.lock:
             if self.conflicts_next > 0:
                 self.conflicts_next -= 1
@@ -95,7 +96,7 @@ class MemoryConfigMap:
                 raise Conflict("the object has been modified")
             if resource_version != str(self.version):
                 raise Conflict("stale resourceVersion")
-            self.data[key] = value
+            self.data.update(values)
             self.version += 1
             self.puts += 1
 

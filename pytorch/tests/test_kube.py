@@ -141,9 +141,9 @@ def test_a_stale_resource_version_is_a_real_409(cluster: Cluster) -> None:
     store = KubeConfigMapStore(NS, CM, cluster.client(TRAINER))
     snap = store.get()
     assert snap is not None
-    store.put("a", "1", snap.resource_version)
+    store.put({"a": "1"}, snap.resource_version)
     with pytest.raises(Conflict):
-        store.put("b", "2", snap.resource_version)
+        store.put({"b": "2"}, snap.resource_version)
     assert "b" not in data(cluster)
 
 

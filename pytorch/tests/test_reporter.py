@@ -25,17 +25,58 @@ def test_checkpoint_report_is_the_contract_json() -> None:
     r.close()
 
 
-def test_never_backwards_within_a_timeline_but_a_new_timeline_may_go_lower() -> None:
+def test_only_a_newer_attempt_of_the_timeline_holds_the_checkpoint_key() -> None:
     cm = MemoryConfigMap()
     r = Reporter(cm)
-    assert r.report_checkpoint(ck(40)) is Outcome.WRITTEN
-    assert r.report_checkpoint(ck(30)) is Outcome.SKIPPED
+    assert r.report_checkpoint(ck(40, attempt=2)) is Outcome.WRITTEN
+    assert r.report_checkpoint(ck(50, attempt=1)) is Outcome.SKIPPED  # a newer attempt knows better
     assert cm.json("checkpoint")["step"] == 40
-    assert r.report_checkpoint(ck(40)) is Outcome.SKIPPED  # same step, same digest: nothing to do
-    assert r.report_checkpoint(ck(40, digest="sha256:" + "e" * 64)) is Outcome.WRITTEN  # rewritten step
-    assert r.report_checkpoint(ck(20, timeline="t2")) is Outcome.WRITTEN
+    assert r.report_checkpoint(ck(40, attempt=2)) is Outcome.SKIPPED  # same report: nothing to do
+    assert r.report_checkpoint(ck(40, attempt=2, digest="sha256:" + "e" * 64)) is Outcome.WRITTEN  # rewritten step
+    assert r.report_checkpoint(ck(20, timeline="t2")) is Outcome.WRITTEN  # a new timeline may go lower
     assert cm.json("checkpoint")["step"] == 20 and cm.json("checkpoint")["timeline"] == "t2"
     r.close()
+
+
+def test_a_step_the_configmap_claims_but_the_disk_lacks_never_blocks_the_real_checkpoints() -> None:
+    # issue 12, item 2: a report for a step newer than anything on disk (same timeline and attempt) must
+    # not keep the trainer from reporting what it really holds
+    cm = MemoryConfigMap({"checkpoint": '{"attempt":1,"digest":"sha256:' + "f" * 64 + '","stateDigest":"sha256:'
+                                        + "f" * 64 + '","step":9000,"time":"2026-12-02T10:00:00Z","timeline":"t1"}'})
+    r = Reporter(cm)
+    assert r.report_checkpoint(ck(30), inventory=[ck(30), ck(20)]) is Outcome.WRITTEN
+    assert cm.json("checkpoint")["step"] == 30
+    r.close()
+
+
+def test_checkpoint_inventory_and_progress_go_in_one_write() -> None:
+    # The operator accepts a checkpoint only if the inventory written with it lists it and progress has
+    # reached it: separate writes would let it read a checkpoint ahead of both.
+    cm = MemoryConfigMap({"progress": '{"attempt":1,"step":17,"time":"2026-12-02T10:00:00Z","timeline":"t1"}'})
+    r = Reporter(cm, clock=lambda: "2026-12-02T10:00:01Z")
+    assert r.report_checkpoint(ck(20), inventory=[ck(20), ck(10)], resumed_from=0) is Outcome.WRITTEN
+    assert cm.puts == 1
+    assert cm.json("checkpoint")["step"] == 20
+    assert [c["step"] for c in cm.json("inventory")["checkpoints"]] == [20, 10]
+    assert cm.json("inventory")["resumedFrom"] == 0
+    assert cm.json("progress") == {"attempt": 1, "step": 20, "time": "2026-12-02T10:00:01Z", "timeline": "t1"}
+    r.close()
+
+
+def test_a_held_checkpoint_key_still_lets_inventory_and_progress_through() -> None:
+    cm = MemoryConfigMap()
+    r = Reporter(cm)
+    assert r.report_checkpoint(ck(90, attempt=3)) is Outcome.WRITTEN
+    # an older attempt (say, a report that raced a restart) keeps status true to its disk
+    assert r.report_checkpoint(ck(30, attempt=3), inventory=[ck(30)]) is Outcome.WRITTEN
+    cm2 = MemoryConfigMap({"checkpoint": cm.data["checkpoint"]})
+    r2 = Reporter(cm2)
+    assert r2.report_checkpoint(ck(40, attempt=2), inventory=[ck(40)]) is Outcome.WRITTEN
+    assert cm2.json("checkpoint")["attempt"] == 3  # held
+    assert [c["step"] for c in cm2.json("inventory")["checkpoints"]] == [40]
+    assert cm2.json("progress")["step"] == 40
+    r.close()
+    r2.close()
 
 
 def test_conflict_is_retried_with_a_fresh_resource_version_keeping_other_keys() -> None:

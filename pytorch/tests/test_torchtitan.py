@@ -34,7 +34,8 @@ pytestmark = pytest.mark.torchtitan
 
 def layout(folder: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "phoenix_torch.examples.titan_layout", "--checkpoint.folder", str(folder),
-                           "--checkpoint.interval", "5", "--training.steps", "20", *args],
+                           "--checkpoint.interval", "5", "--checkpoint.keep_latest_k", "3", "--training.steps", "20",
+                           *args],
                           capture_output=True, text=True, timeout=300, env=env or {**os.environ, "OMP_NUM_THREADS": "1"})
 
 
@@ -55,7 +56,8 @@ def test_titan_checkpointer_agent_reports_what_titan_wrote_and_an_injected_step_
 
     # Attempt 1 (timeline t1): preempted by SIGTERM once TorchTitan has written step 10.
     p = subprocess.Popen([sys.executable, "-m", "phoenix_torch.examples.titan_layout", "--checkpoint.folder", str(folder),
-                          "--checkpoint.interval", "5", "--training.steps", "20", "--step-sleep-ms", "300"],
+                          "--checkpoint.interval", "5", "--checkpoint.keep_latest_k", "3", "--training.steps", "20",
+                          "--step-sleep-ms", "300"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     end = time.monotonic() + 240
     while not (folder / "step-10" / ".metadata").exists():

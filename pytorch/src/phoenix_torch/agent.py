@@ -226,9 +226,12 @@ class Agent:
             return
         if entries:
             newest = entries[0]
+            # one write: the newest checkpoint, the inventory that lists it, progress at its step
             self.reporter.report_checkpoint({"step": newest["step"], "digest": newest["digest"], "stateDigest": newest["stateDigest"],
-                                             "attempt": self.env.attempt, "timeline": self.env.timeline, "time": newest["time"]})
-        self.reporter.report_inventory(entries, self.env.attempt, self.env.timeline)
+                                             "attempt": self.env.attempt, "timeline": self.env.timeline, "time": newest["time"]},
+                                            inventory=entries)
+        else:
+            self.reporter.report_inventory(entries, self.env.attempt, self.env.timeline)
         self._reported = state
 
     def watch(self, interval: float) -> int:

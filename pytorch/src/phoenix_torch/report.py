@@ -6,12 +6,16 @@ Keys (docs/contract.md): ``checkpoint`` ``{"step","digest","stateDigest","attemp
 at most ``INVENTORY_LIMIT``: the committed, verified checkpoints still on disk, shared/DESIGN.md
 "Checkpoint truth and safety").
 
-Every write reads the ConfigMap, applies the never-backwards rule, and sends a JSON merge patch of that
-one key carrying ``metadata.resourceVersion``: the API server answers 409 if anything changed in between,
-and the reporter re-reads and retries; other errors back off (100 ms doubling to 2 s) until a deadline.
-Rules: ``checkpoint`` never goes below the reported step of the same timeline (a new timeline may go
-lower); ``progress`` never goes below within the same attempt and never comes from an older attempt;
-``inventory`` is never overwritten by an older attempt of the same timeline.
+Every write reads the ConfigMap, decides which keys to write from what it holds, and sends one JSON merge
+patch of those keys carrying ``metadata.resourceVersion``: the API server answers 409 if anything changed
+in between, and the reporter re-reads and retries; other errors back off (100 ms doubling to 2 s) until a
+deadline. A checkpoint goes out together with the inventory that lists it and progress at least at its
+step, in one write (the operator accepts a checkpoint report only then, as from the Java trainer).
+Rules (the Java ``Reporter``'s): ``checkpoint`` is left alone only while it holds a report of a *newer
+attempt* of the same timeline — a step the ConfigMap claims but the disk does not hold must never keep the
+trainer from reporting its real checkpoints (shared/DESIGN.md, "Checkpoint truth and safety"); ``progress``
+never goes below within the same attempt and never comes from an older attempt; ``inventory`` is never
+overwritten by an older attempt of the same timeline.
 """
 
 from __future__ import annotations
@@ -50,8 +54,9 @@ class ConfigMapStore(Protocol):
     def get(self) -> Snapshot | None:
         """The data and resourceVersion, or None when the ConfigMap does not exist."""
 
-    def put(self, key: str, value: str, resource_version: str) -> None:
-        """Sets one key only if the ConfigMap still has ``resource_version``; raises Conflict otherwise."""
+    def put(self, values: Mapping[str, str], resource_version: str) -> None:
+        """Sets these keys (others untouched) only if the ConfigMap still has ``resource_version``; raises
+        Conflict otherwise."""
 
     def describe(self) -> str: ...
 
@@ -84,8 +89,8 @@ class KubeConfigMapStore:
         rv = cm.metadata.resource_version if cm.metadata is not None else None
         return Snapshot(dict(cm.data or {}), str(rv or ""))
 
-    def put(self, key: str, value: str, resource_version: str) -> None:
-        body = {"metadata": {"resourceVersion": resource_version}, "data": {key: value}}
+    def put(self, values: Mapping[str, str], resource_version: str) -> None:
+        body = {"metadata": {"resourceVersion": resource_version}, "data": dict(values)}
         try:
             self._api.patch_namespaced_config_map(self.name, self.namespace, body,
                                                   _content_type="application/merge-patch+json",
@@ -128,11 +133,12 @@ def checkpoint_guard(report: Mapping[str, Any]) -> Callable[[str | None], bool]:
         old = _parse(existing)
         if old is None or old.get("timeline") != report["timeline"]:
             return True  # first report, or a new timeline replaces the old one
-        old_step = _int(old.get("step"), -1)
-        if old_step > report["step"]:
-            log.info("not reporting checkpoint %d: step %d of timeline %s already reported", report["step"], old_step, report["timeline"])
-            return False
-        return not (old_step == report["step"] and old.get("digest") == report["digest"])
+        if _int(old.get("attempt"), 0) > report["attempt"]:
+            log.info("not reporting checkpoint %d: the ConfigMap holds a report of attempt %d of timeline %s",
+                     report["step"], _int(old.get("attempt"), 0), report["timeline"])
+            return False  # a newer attempt of this timeline knows better
+        return not (_int(old.get("step"), -1) == report["step"] and old.get("digest") == report["digest"]
+                    and _int(old.get("attempt"), 0) == report["attempt"])
     return guard
 
 
@@ -177,25 +183,41 @@ class Reporter:
         self._thread = threading.Thread(target=self._progress_loop, name="progress-reporter", daemon=True)
         self._thread.start()
 
-    def report_checkpoint(self, report: Mapping[str, Any], timeout: float = 30.0) -> Outcome:
+    def report_checkpoint(self, report: Mapping[str, Any], timeout: float = 30.0,
+                          inventory: Sequence[Mapping[str, Any]] | None = None,
+                          resumed_from: int | None = None) -> Outcome:
+        """A committed, verified checkpoint; with ``inventory`` (what is on disk, after retention) the
+        inventory and progress at the checkpoint's step go in the same write."""
         body = {k: report[k] for k in ("step", "digest", "stateDigest", "attempt", "timeline", "time") if k in report}
-        o = self._write(CHECKPOINT_KEY, canonical(body), checkpoint_guard(body), timeout)
+        plan: dict[str, tuple[str, Callable[[str | None], bool]]] = {
+            CHECKPOINT_KEY: (canonical(body), checkpoint_guard(body))}
+        if inventory is not None:
+            inv = self._inventory(inventory, int(body["attempt"]), str(body["timeline"]), resumed_from)
+            plan[INVENTORY_KEY] = (canonical(inv), inventory_guard(inv))
+            p = {"step": body["step"], "attempt": body["attempt"], "timeline": body["timeline"], "time": self.clock()}
+            plan[PROGRESS_KEY] = (canonical(p), progress_guard(p))
+        o = self._write(plan, timeout)
         if o is Outcome.WRITTEN:
             log.info("reported checkpoint step %d to %s", body["step"], self.store.describe())
         return o
 
-    def report_inventory(self, checkpoints: Sequence[Mapping[str, Any]], attempt: int, timeline: str, timeout: float = 30.0,
-                         resumed_from: int | None = None) -> Outcome:
+    def _inventory(self, checkpoints: Sequence[Mapping[str, Any]], attempt: int, timeline: str,
+                   resumed_from: int | None) -> dict[str, Any]:
         entries = sorted(({"step": c["step"], "digest": c["digest"], "stateDigest": c["stateDigest"]} for c in checkpoints),
                          key=lambda c: -int(c["step"]))[:INVENTORY_LIMIT]
         inv: dict[str, Any] = {"attempt": attempt, "timeline": timeline, "time": self.clock(), "checkpoints": entries}
         if resumed_from is not None:
             inv["resumedFrom"] = resumed_from
-        return self._write(INVENTORY_KEY, canonical(inv), inventory_guard(inv), timeout)
+        return inv
+
+    def report_inventory(self, checkpoints: Sequence[Mapping[str, Any]], attempt: int, timeline: str, timeout: float = 30.0,
+                         resumed_from: int | None = None) -> Outcome:
+        inv = self._inventory(checkpoints, attempt, timeline, resumed_from)
+        return self._write({INVENTORY_KEY: (canonical(inv), inventory_guard(inv))}, timeout)
 
     def write_progress(self, step: int, attempt: int, timeline: str, timeout: float = 10.0) -> Outcome:
         p = {"step": step, "attempt": attempt, "timeline": timeline, "time": self.clock()}
-        return self._write(PROGRESS_KEY, canonical(p), progress_guard(p), timeout)
+        return self._write({PROGRESS_KEY: (canonical(p), progress_guard(p))}, timeout)
 
     def progress(self, step: int, attempt: int, timeline: str) -> None:
         """Queues a progress report if the last one is at least the progress interval old."""
@@ -219,29 +241,32 @@ class Reporter:
             if closed:
                 return
 
-    def _write(self, key: str, value: str, guard: Callable[[str | None], bool], timeout: float) -> Outcome:
+    def _write(self, plan: Mapping[str, tuple[str, Callable[[str | None], bool]]], timeout: float) -> Outcome:
+        """Writes, in one patch, every key of ``plan`` whose guard accepts what the ConfigMap holds now."""
         deadline = time.monotonic() + timeout
         tries = 0
         backoff = self.backoff
+        what = "+".join(plan)
         while True:
             tries += 1
             try:
                 snap = self.store.get()
                 if snap is None:
-                    log.warning("%s does not exist; %s not reported", self.store.describe(), key)
+                    log.warning("%s does not exist; %s not reported", self.store.describe(), what)
                     return Outcome.FAILED
-                if not guard(snap.data.get(key)):
+                values = {k: v for k, (v, guard) in plan.items() if guard(snap.data.get(k))}
+                if not values:
                     return Outcome.SKIPPED
-                self.store.put(key, value, snap.resource_version)
+                self.store.put(values, snap.resource_version)
                 return Outcome.WRITTEN
             except Conflict:
-                log.debug("conflict writing %s (try %d), re-reading", key, tries)
+                log.debug("conflict writing %s (try %d), re-reading", what, tries)
             except Exception as e:  # network, 5xx, 403: back off and retry until the deadline
-                log.warning("writing %s to %s failed (try %d): %s", key, self.store.describe(), tries, e)
+                log.warning("writing %s to %s failed (try %d): %s", what, self.store.describe(), tries, e)
                 time.sleep(max(0.0, min(backoff, deadline - time.monotonic())))
                 backoff = min(backoff * 2, 2.0)
             if time.monotonic() >= deadline:
-                log.error("giving up reporting %s to %s after %d tries", key, self.store.describe(), tries)
+                log.error("giving up reporting %s to %s after %d tries", what, self.store.describe(), tries)
                 return Outcome.FAILED
 
     def close(self, timeout: float = 2.0) -> None:

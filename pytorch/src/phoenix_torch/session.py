@@ -178,15 +178,20 @@ class Phoenix:
             log.info("checkpoint %s step %d saved in %.3f s (%.2f MB) and re-verified in %.3f s: digest %s stateDigest %s",
                      kind, step, saved.seconds, saved.bytes / 1e6, v.seconds, saved.digest, saved.state_digest)
             self.inventory.add_verified(step, saved.digest, saved.state_digest)
-            if self.reporter is not None:
-                self.reporter.report_checkpoint(report, report_timeout)
             deleted = self.store.retain(self.env.checkpoint_keep, self.resumed_from)
             if deleted:
                 log.info("retention (keep %d): deleted steps %s", self.env.checkpoint_keep, deleted)
-            self._report_inventory(report_timeout)
+            self._report_checkpoint(report, report_timeout)
         self.last_save_seconds = distutil.broadcast(self.last_save_seconds)
         self.last = report
         return report
+
+    def _report_checkpoint(self, report: dict[str, Any], timeout: float) -> None:
+        """One write: the checkpoint, the inventory that lists it (after retention) and progress at its
+        step; the operator rejects a checkpoint report whose inventory does not list it."""
+        if self.reporter is not None:
+            self.reporter.report_checkpoint(report, timeout, inventory=self.inventory.entries(),
+                                            resumed_from=self.resumed_from)
 
     def _report_inventory(self, timeout: float) -> None:
         if self.reporter is not None:
@@ -201,8 +206,8 @@ class Phoenix:
         try:
             if step >= self.total_steps and not self._stopped:
                 rep = self.last if self.last is not None and self.last["step"] == step else self.checkpoint(step, "final")
-                if self.last is rep and self.reporter is not None:
-                    self.reporter.report_checkpoint(rep)
+                if self.last is rep:
+                    self._report_checkpoint(rep, 30.0)
                 msg = termination.message("Succeeded", step, stateDigest=rep["stateDigest"], digest=rep["digest"])
                 print(f"final step {step} stateDigest {rep['stateDigest']}", flush=True)
                 code = termination.SUCCEEDED
@@ -219,8 +224,7 @@ class Phoenix:
         left = self.env.grace_seconds - self.stop.seconds_since_request()
         if self.last is not None and self.last["step"] == step:
             log.info("step %d is already checkpointed", step)
-            if self.reporter is not None:
-                self.reporter.report_checkpoint(self.last, max(1.0, left))
+            self._report_checkpoint(self.last, max(1.0, left))
             return self.last
         estimate = self.last_save_seconds if self.last_save_seconds > 0 else self._state_bytes() / 40e6 + 0.5
         go = distutil.broadcast(estimate * 1.5 + 1.0 <= left)

@@ -23,11 +23,13 @@ import hashlib
 import logging
 import os
 import signal
+import socket
 import sys
 from types import FrameType
 from typing import Any
 
 import torch
+import torch.distributed as dist
 from torch import nn
 
 from .mlp import Mlp, SyntheticData
@@ -65,6 +67,22 @@ def params_digest(model: nn.Module) -> str:
     return "sha256:" + h.hexdigest()
 
 
+def _init_process_group() -> None:
+    """TorchTitan's trainer always runs in a process group (torchrun), and its CheckpointManager asks for
+    the rank (``dist.get_rank()``) before purging beyond ``keep_latest_k``: join one, over gloo, from the
+    pod contract's ``MASTER_ADDR``/``MASTER_PORT``/``RANK``/``WORLD_SIZE`` (a free local port when run by
+    hand)."""
+    if dist.is_initialized():
+        return
+    if "MASTER_PORT" not in os.environ:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            os.environ["MASTER_PORT"] = str(s.getsockname()[1])
+    os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+    dist.init_process_group("gloo", init_method="env://", rank=int(os.environ.get("RANK", "0")),
+                            world_size=int(os.environ.get("WORLD_SIZE", "1")))
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m phoenix_torch.examples.titan_layout", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -76,6 +94,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--step-sleep-ms", type=int, default=0)
     a = p.parse_args(argv)
+    _init_process_group()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from torchtitan.components.checkpoint import CheckpointManager
     from torchtitan.components.optimizer import LRSchedulersContainer, default_adamw
@@ -113,6 +132,7 @@ def main(argv: list[str] | None = None) -> None:
             import time
             time.sleep(a.step_sleep_ms / 1000)
     ckpt.close()
+    dist.destroy_process_group()
     if stop["now"]:
         print(f"stopped at step {train_state.step}", flush=True)
         sys.exit(143)

@@ -34,12 +34,16 @@ public final class PhoenixStack implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(PhoenixStack.class);
     public static final String TRAINER_IMAGE = "phoenix/trainer:0.1.0";
 
+    /** The PyTorch trainer image (hack/torch-image.sh, pytorch/image/build_image.py). */
+    public static final String TORCH_IMAGE = "phoenix/trainer-torch:cpu";
+
     private final Builder options;
     private PodNetwork network;
     private ControlPlane controlPlane;
     private ClusterServices services;
     private OperatorProcess operator;
     private final List<RealNode> nodes = new CopyOnWriteArrayList<>();
+    private final List<Path> extraImages = new CopyOnWriteArrayList<>();
     private final AtomicInteger nodeCounter = new AtomicInteger();
 
     private PhoenixStack(Builder b) {
@@ -107,6 +111,52 @@ public final class PhoenixStack implements AutoCloseable {
             }
             return s;
         }
+    }
+
+    /**
+     * The PyTorch trainer image archive of this checkout ({@code
+     * pytorch/target/trainer-torch-cpu.tar}, written by {@code hack/torch-image.sh}, which the e2e
+     * module's {@code -Pimages} build runs), or a clear error saying how to build it.
+     */
+    public static Path torchImageArchive() {
+        Path tar = Repo.root().resolve("pytorch/target/trainer-torch-cpu.tar");
+        if (!Files.isRegularFile(tar)) {
+            throw new IllegalStateException(
+                    "no PyTorch trainer image at " + tar + ": build it with `hack/torch-image.sh`");
+        }
+        return tar;
+    }
+
+    /**
+     * Imports one more image archive into every live node, and into every node started from now on
+     * (a replacement after a node loss). Images a test needs only for itself (the 4 GB PyTorch
+     * image) are imported by that test, not by every stack.
+     */
+    public synchronized void importImage(Path archive) throws IOException {
+        if (extraImages.contains(archive)) {
+            return;
+        }
+        // One containerd per node: the nodes import side by side (the import is disk-bound).
+        List<java.util.concurrent.CompletableFuture<Void>> imports = new ArrayList<>();
+        for (RealNode node : nodes) {
+            imports.add(
+                    java.util.concurrent.CompletableFuture.runAsync(
+                            () -> {
+                                try {
+                                    node.importImage(archive);
+                                } catch (IOException e) {
+                                    throw new java.io.UncheckedIOException(e);
+                                }
+                            }));
+        }
+        try {
+            java.util.concurrent.CompletableFuture.allOf(
+                            imports.toArray(java.util.concurrent.CompletableFuture[]::new))
+                    .join();
+        } catch (java.util.concurrent.CompletionException e) {
+            throw e.getCause() instanceof java.io.UncheckedIOException u ? u.getCause() : e;
+        }
+        extraImages.add(archive);
     }
 
     /** The trainer image of this checkout, or a clear error saying how to build it. */
@@ -230,14 +280,15 @@ public final class PhoenixStack implements AutoCloseable {
      */
     public RealNode startNode() throws IOException {
         String name = "node-" + nodeCounter.incrementAndGet();
-        RealNode node =
+        RealNode.Builder builder =
                 RealNode.builder()
                         .controlPlane(controlPlane)
                         .name(name)
                         .network(network)
                         .image(options.trainerImage)
-                        .extendedResource("nvidia.com/gpu", Integer.toString(options.gpusPerNode))
-                        .start();
+                        .extendedResource("nvidia.com/gpu", Integer.toString(options.gpusPerNode));
+        extraImages.forEach(builder::image);
+        RealNode node = builder.start();
         nodes.add(node);
         LOG.info(
                 "node {} Ready in {} ms (work dir {})",

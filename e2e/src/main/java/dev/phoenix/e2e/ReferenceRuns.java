@@ -29,13 +29,20 @@ public final class ReferenceRuns {
      * Starts (or joins) the reference run of {@code cfg}; the future yields its final stateDigest.
      */
     public static CompletableFuture<String> stateDigest(JobConfig cfg, Path scratch) {
+        return stateDigest(TrainerKind.ND4J, cfg, scratch);
+    }
+
+    /** {@link #stateDigest(JobConfig, Path)} of the given trainer. */
+    public static CompletableFuture<String> stateDigest(
+            TrainerKind kind, JobConfig cfg, Path scratch) {
         return CACHE.computeIfAbsent(
-                cfg.stateKey(),
+                kind + " " + cfg.stateKey(),
                 k ->
                         CompletableFuture.supplyAsync(
                                 () -> {
                                     try {
                                         return run(
+                                                kind,
                                                 cfg,
                                                 Files.createDirectories(scratch)
                                                         .resolve(
@@ -51,51 +58,25 @@ public final class ReferenceRuns {
                                 }));
     }
 
-    private static String run(JobConfig cfg, Path dir) throws IOException, InterruptedException {
+    private static String run(TrainerKind kind, JobConfig cfg, Path dir)
+            throws IOException, InterruptedException {
         long t0 = System.nanoTime();
         Files.createDirectories(dir);
         int port = ManagedProcess.freePort();
         List<Process> ranks = new ArrayList<>();
         for (int r = 0; r < cfg.replicas(); r++) {
-            List<String> cmd =
-                    new ArrayList<>(
-                            ManagedProcess.javaCommand(
-                                    List.of(Repo.SMALL_JVM_OPTS.split(" ")),
-                                    Repo.trainerClasspath(),
-                                    "dev.phoenix.trainer.Main"));
-            cmd.addAll(cfg.modelArgs());
-            cmd.addAll(
-                    List.of(
-                            "--rank",
-                            Integer.toString(r),
-                            "--world-size",
-                            Integer.toString(cfg.replicas()),
-                            "--master-addr",
-                            "127.0.0.1",
-                            "--master-port",
-                            Integer.toString(port),
-                            "--checkpoint-dir",
-                            dir.resolve("checkpoints").toString(),
-                            "--checkpoint-interval",
-                            Integer.toString(cfg.intervalSteps()),
-                            "--checkpoint-keep",
-                            Integer.toString(cfg.keepLatest()),
-                            "--termination-log",
-                            dir.resolve("termination-" + r).toString(),
-                            "--job-name",
-                            "reference",
-                            "--pod-name",
-                            "reference-" + r));
+            Map<String, String> env = new java.util.HashMap<>();
+            List<String> cmd = kind.referenceCommand(cfg, r, port, dir, env);
             ProcessBuilder pb =
                     new ProcessBuilder(cmd)
                             .redirectErrorStream(true)
                             .redirectOutput(dir.resolve("rank-" + r + ".log").toFile());
-            pb.environment().put("OMP_NUM_THREADS", "1");
-            pb.environment().put("OPENBLAS_CORETYPE", "Haswell");
-            // Nothing of the pod contract: this run must not talk to any cluster.
+            // Nothing of the pod contract but what the trainer kind sets: this run must not talk to
+            // any cluster.
             pb.environment()
                     .keySet()
                     .removeIf(e -> e.startsWith("PHOENIX_") || e.equals("KUBECONFIG"));
+            pb.environment().putAll(env);
             ranks.add(pb.start());
         }
         for (Process p : ranks) {
@@ -117,7 +98,8 @@ public final class ReferenceRuns {
             throw new IOException("reference run wrote no stateDigest: " + m);
         }
         LOG.info(
-                "reference [{}]: {} in {} s",
+                "reference [{} {}]: {} in {} s",
+                kind,
                 cfg.stateKey(),
                 digest,
                 TimeUnit.NANOSECONDS.toSeconds(System.nanoTime() - t0));

@@ -104,4 +104,37 @@ public final class Repo {
      */
     public static final String SMALL_JVM_OPTS =
             "-Dlogback.statusListenerClass=ch.qos.logback.core.status.NopStatusListener -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xss512k -Xmx384m";
+
+    /**
+     * The Python of phoenix-torch's virtualenv (the PyTorch reference runs): {@code
+     * PHOENIX_TORCH_PYTHON} if set, else {@code <venv>/bin/python} of {@code hack/python-env.sh}
+     * (cached: about a second).
+     */
+    public static synchronized Path torchPython() throws java.io.IOException {
+        String o =
+                System.getProperty("PHOENIX_TORCH_PYTHON", System.getenv("PHOENIX_TORCH_PYTHON"));
+        if (o != null && !o.isBlank()) {
+            return Path.of(o);
+        }
+        if (torchPython == null) {
+            Process p =
+                    new ProcessBuilder("bash", root().resolve("hack/python-env.sh").toString())
+                            .redirectError(ProcessBuilder.Redirect.DISCARD)
+                            .start();
+            String out = new String(p.getInputStream().readAllBytes()).strip();
+            try {
+                if (p.waitFor() != 0) {
+                    throw new java.io.IOException("hack/python-env.sh exited " + p.exitValue());
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new java.io.IOException(e);
+            }
+            String[] lines = out.split("\n");
+            torchPython = Path.of(lines[lines.length - 1].strip(), "bin", "python");
+        }
+        return torchPython;
+    }
+
+    private static Path torchPython;
 }

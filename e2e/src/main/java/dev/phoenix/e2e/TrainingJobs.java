@@ -6,7 +6,9 @@ import dev.phoenix.api.v1alpha1.CheckpointSpec;
 import dev.phoenix.api.v1alpha1.TrainingJob;
 import dev.phoenix.api.v1alpha1.TrainingJobSpec;
 import dev.phoenix.api.v1alpha1.TrainingJobStatus;
+import io.fabric8.kubernetes.api.model.ContainerBuilder;
 import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.PodSpecBuilder;
 import io.fabric8.kubernetes.api.model.PodTemplateSpecBuilder;
 import io.fabric8.kubernetes.api.model.Quantity;
 import io.fabric8.kubernetes.client.KubernetesClient;
@@ -15,6 +17,7 @@ import java.nio.file.Path;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
 
 /** TrainingJob manifests for the local stack, and reading back what happened to them. */
 public final class TrainingJobs {
@@ -30,6 +33,12 @@ public final class TrainingJobs {
      */
     public static TrainingJob job(
             String namespace, String name, JobConfig cfg, Path checkpointDir) {
+        return job(namespace, name, TrainerKind.ND4J, cfg, checkpointDir);
+    }
+
+    /** {@link #job(String, String, JobConfig, Path)} of the given trainer kind. */
+    public static TrainingJob job(
+            String namespace, String name, TrainerKind kind, JobConfig cfg, Path checkpointDir) {
         TrainingJob job = new TrainingJob();
         job.getMetadata().setName(name);
         job.getMetadata().setNamespace(namespace);
@@ -42,37 +51,16 @@ public final class TrainingJobs {
         spec.setCheckpoint(ckpt);
         spec.setBackoffLimit(cfg.backoffLimit());
         spec.setMaxPreemptions(cfg.maxPreemptions());
-        spec.setTemplate(
-                new PodTemplateSpecBuilder()
-                        .withNewSpec()
-                        .withTerminationGracePeriodSeconds(cfg.graceSeconds())
-                        // the trainer image's user; its root filesystem stays read-only
-                        .withNewSecurityContext()
-                        .withRunAsNonRoot(true)
-                        .withRunAsUser(65532L)
-                        .withRunAsGroup(65532L)
-                        .endSecurityContext()
-                        .addNewContainer()
+        ContainerBuilder trainer =
+                new ContainerBuilder()
                         .withName("trainer")
-                        .withImage(PhoenixStack.TRAINER_IMAGE)
+                        .withImage(kind.image())
                         .withImagePullPolicy("IfNotPresent")
+                        .withCommand(kind.command())
                         .withArgs(cfg.trainerArgs())
-                        .addNewEnv()
-                        .withName("OMP_NUM_THREADS")
-                        .withValue("1")
-                        .endEnv()
-                        .addNewEnv()
-                        .withName("OPENBLAS_CORETYPE")
-                        .withValue("Haswell")
-                        .endEnv()
                         .addNewEnv()
                         .withName("PHOENIX_PROGRESS_INTERVAL_SECONDS")
                         .withValue("1")
-                        .endEnv()
-                        // small, quickly started JVMs: many trainers share two cores here
-                        .addNewEnv()
-                        .withName("JAVA_TOOL_OPTIONS")
-                        .withValue(Repo.SMALL_JVM_OPTS)
                         .endEnv()
                         .withNewResources()
                         .withRequests(
@@ -86,35 +74,40 @@ public final class TrainingJobs {
                         .addNewVolumeMount()
                         .withName("checkpoints")
                         .withMountPath("/checkpoints")
-                        .endVolumeMount()
-                        .addNewVolumeMount()
-                        .withName("javacpp")
-                        .withMountPath("/var/cache/javacpp")
-                        .endVolumeMount()
-                        .addNewVolumeMount()
-                        .withName("tmp")
-                        .withMountPath("/tmp")
-                        .endVolumeMount()
-                        .endContainer()
+                        .endVolumeMount();
+        new TreeMap<>(kind.env())
+                .forEach((k, v) -> trainer.addNewEnv().withName(k).withValue(v).endEnv());
+        PodSpecBuilder pod =
+                new PodSpecBuilder()
+                        .withTerminationGracePeriodSeconds(cfg.graceSeconds())
+                        // the images' user; their root file systems stay read-only
+                        .withNewSecurityContext()
+                        .withRunAsNonRoot(true)
+                        .withRunAsUser(65532L)
+                        .withRunAsGroup(65532L)
+                        .endSecurityContext()
                         .addNewVolume()
                         .withName("checkpoints")
                         .withNewHostPath()
                         .withPath(checkpointDir.toString())
                         .withType("Directory")
                         .endHostPath()
-                        .endVolume()
-                        .addNewVolume()
-                        .withName("javacpp")
-                        .withNewEmptyDir()
-                        .endEmptyDir()
-                        .endVolume()
-                        .addNewVolume()
-                        .withName("tmp")
-                        .withNewEmptyDir()
-                        .endEmptyDir()
-                        .endVolume()
-                        .endSpec()
-                        .build());
+                        .endVolume();
+        new TreeMap<>(kind.scratchMounts())
+                .forEach(
+                        (volume, path) -> {
+                            trainer.addNewVolumeMount()
+                                    .withName(volume)
+                                    .withMountPath(path)
+                                    .endVolumeMount();
+                            pod.addNewVolume()
+                                    .withName(volume)
+                                    .withNewEmptyDir()
+                                    .endEmptyDir()
+                                    .endVolume();
+                        });
+        pod.withContainers(trainer.build());
+        spec.setTemplate(new PodTemplateSpecBuilder().withSpec(pod.build()).build());
         job.setSpec(spec);
         return job;
     }

@@ -4,11 +4,13 @@ import static org.assertj.core.api.Assertions.fail;
 
 import dev.phoenix.api.v1alpha1.TrainingJob;
 import dev.phoenix.api.v1alpha1.TrainingJobStatus;
+import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.Random;
 import java.util.function.Predicate;
 import org.slf4j.Logger;
@@ -82,7 +84,13 @@ final class E2e {
 
     static TrainingJob create(PhoenixStack s, String ns, String name, JobConfig cfg)
             throws IOException {
-        TrainingJob job = TrainingJobs.job(ns, name, cfg, s.checkpointDir(ns, name));
+        return create(s, ns, name, TrainerKind.ND4J, cfg);
+    }
+
+    static TrainingJob create(
+            PhoenixStack s, String ns, String name, TrainerKind kind, JobConfig cfg)
+            throws IOException {
+        TrainingJob job = TrainingJobs.job(ns, name, kind, cfg, s.checkpointDir(ns, name));
         return s.admin().resources(TrainingJob.class).inNamespace(ns).resource(job).create();
     }
 
@@ -172,6 +180,40 @@ final class E2e {
         return "Running".equals(TrainingJobs.phase(st))
                 && step(st) > resumedFrom(st)
                 && TrainingJobs.runningPods(s.admin(), ns, name, attempt(st)).size() == replicas;
+    }
+
+    /**
+     * Waits until attempt {@code attempt} of the job trains with its whole gang, lets it train 1-50
+     * more steps (a random moment chosen by the job's own progress, never by the clock), checks it
+     * is still well short of the end, and returns a random running worker of it: the victim of the
+     * next disruption.
+     */
+    static Pod victimMidAttempt(
+            PhoenixStack s, String ns, String name, JobConfig cfg, int attempt, Random rnd) {
+        TrainingJobStatus st =
+                await(
+                        s,
+                        ns,
+                        name,
+                        Duration.ofMinutes(3),
+                        "training in attempt " + attempt,
+                        x -> attempt(x) == attempt && training(s, ns, name, x, cfg.replicas()));
+        long target = step(st) + 1 + rnd.nextInt(50);
+        st =
+                await(
+                        s,
+                        ns,
+                        name,
+                        Duration.ofMinutes(2),
+                        "at step " + target + " of attempt " + attempt,
+                        x -> attempt(x) == attempt && step(x) >= target);
+        org.assertj.core.api.Assertions.assertThat(step(st))
+                .as("job must still be training when disruption %d comes", attempt)
+                .isLessThan(cfg.steps() - 20L);
+        List<Pod> pods = TrainingJobs.runningPods(s.admin(), ns, name, attempt);
+        org.assertj.core.api.Assertions.assertThat(pods).hasSize(cfg.replicas());
+        LOG.info("attempt {} at step {}", attempt, step(st));
+        return pods.get(rnd.nextInt(pods.size()));
     }
 
     static void sleep(long ms) {

@@ -44,35 +44,8 @@ class PreemptionExactnessIT {
         List<String> done = new ArrayList<>();
         for (int i = 0; i < plan.size(); i++) {
             int attempt = i + 1;
-            TrainingJobStatus st =
-                    E2e.await(
-                            s,
-                            ns,
-                            name,
-                            Duration.ofMinutes(3),
-                            "training in attempt " + attempt,
-                            x ->
-                                    E2e.attempt(x) == attempt
-                                            && E2e.training(s, ns, name, x, cfg.replicas()));
-            // A random moment in the middle of training, by the job's own progress (never by the
-            // clock): 1-50 steps into the attempt, so three of them fit well inside 300 steps on
-            // any
-            // machine.
-            long target = E2e.step(st) + 1 + rnd.nextInt(50);
-            st =
-                    E2e.await(
-                            s,
-                            ns,
-                            name,
-                            Duration.ofMinutes(2),
-                            "at step " + target + " of attempt " + attempt,
-                            x -> E2e.attempt(x) == attempt && E2e.step(x) >= target);
-            assertThat(E2e.step(st))
-                    .as("job must still be training when disruption %d comes", attempt)
-                    .isLessThan(cfg.steps() - 20L);
-            List<Pod> pods = TrainingJobs.runningPods(s.admin(), ns, name, attempt);
-            assertThat(pods).hasSize(cfg.replicas());
-            Pod victim = pods.get(rnd.nextInt(pods.size()));
+            Pod victim = E2e.victimMidAttempt(s, ns, name, cfg, attempt, rnd);
+            long at = E2e.step(TrainingJobs.status(s.admin(), ns, name));
             String what = plan.get(i);
             if (what.equals("NodeLoss")) {
                 RealNode node = s.nodeOf(victim);
@@ -82,18 +55,13 @@ class PreemptionExactnessIT {
                         "NodeLoss of "
                                 + node.name()
                                 + " at step "
-                                + E2e.step(st)
+                                + at
                                 + " (new node "
                                 + fresh.name()
                                 + ")");
             } else {
                 s.disrupt(victim, what);
-                done.add(
-                        what
-                                + " of "
-                                + victim.getMetadata().getName()
-                                + " at step "
-                                + E2e.step(st));
+                done.add(what + " of " + victim.getMetadata().getName() + " at step " + at);
             }
             System.out.println("disruption " + attempt + ": " + done.get(i));
         }
