@@ -2,7 +2,7 @@
 # Runs Phoenix's benchmark suite (not the tests): builds first, then each part as its own JVM against a
 # fresh Kubernetes v1.37.2 control plane (KWOK for simulated pods, a real node for the real trainer), and collects every table into one Markdown file.
 #
-#   hack/bench.sh                          # all parts, in order: recovery peers real scale checkpoint (~25-30 min on 2 vCPUs)
+#   hack/bench.sh                          # all parts, in order: recovery peers real scale checkpoint trainers (~30-40 min on 2 vCPUs)
 #   hack/bench.sh recovery scale           # only these parts
 #   PHOENIX_BENCH_SCALE_ARGS="--jobs 300" hack/bench.sh scale   # extra arguments for one part
 #
@@ -15,6 +15,9 @@
 #   scale       ScaleBench            1,000 TrainingJobs, one operator JVM: creation, 10% preempted at once,
 #                                     heap, CPU, API requests per job lifecycle, idle requests
 #   checkpoint  CheckpointCostBench   TrainerBenchmark (save/load vs disk) + training slow-down at the default interval
+#   trainers    pytorch/bench/compare.py (Python, not a Java main; venv from hack/python-env.sh): TrainerBenchmark (ND4J)
+#                                     then pytorch/bench/bench.py (PyTorch) in one run on the same disk, 1 thread: matmul peak,
+#                                     training steps/s, checkpoint save/verify/load vs each one's own disk figures, PyTorch ÷ ND4J
 #
 # Output: benchmarks/target/bench-results/<time>/{tables.md,<part>.log}; the last run is linked as
 # benchmarks/target/bench-results/latest.
@@ -23,7 +26,7 @@ cd "$(dirname "$0")/.."
 
 parts=("$@")
 if [ ${#parts[@]} -eq 0 ]; then
-  parts=(recovery peers real scale checkpoint)
+  parts=(recovery peers real scale checkpoint trainers)
 fi
 
 if [ -z "${PHOENIX_K8S_BIN_DIR:-}" ]; then
@@ -46,7 +49,7 @@ export PHOENIX_BENCH_OUT="$PWD/$out/tables.md"
   echo "### Run $stamp (commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'))"
   echo
   echo "- machine: $(nproc) vCPU, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/^Mem:/{print $2}') GiB RAM, shared with other work (load average at start: $(cut -d' ' -f1-3 /proc/loadavg))"
-  echo "- $(java -version 2>&1 | head -n 1); Kubernetes binaries: $PHOENIX_K8S_BIN_DIR"
+  echo "- $(java -version 2>&1 | sed -n 1p); Kubernetes binaries: $PHOENIX_K8S_BIN_DIR"
   echo "- parts: ${parts[*]}"
   echo
 } > "$PHOENIX_BENCH_OUT"
@@ -66,6 +69,25 @@ run_part() { # name, time limit (s), main class, default args...
   echo "[bench] $name took $(( $(date +%s) - t0 ))s"
 }
 
+run_trainers() { # time limit (s), default args of pytorch/bench/compare.py...: the one part that is Python, not a Java main
+  local name=trainers limit=$1 venv
+  shift
+  local extra=${PHOENIX_BENCH_TRAINERS_ARGS:-}
+  echo "[bench] $name: pytorch/bench/compare.py $* $extra (limit ${limit}s; log $out/$name.log)"
+  local t0=$(date +%s)
+  # compare.py runs TrainerBenchmark with $CP (the benchmarks module's class path holds trainer-image), then bench.py
+  # with the venv's python, and appends its own table to $PHOENIX_BENCH_OUT; both raw outputs go to $out/$name/.
+  # shellcheck disable=SC2086
+  if ! venv=$(hack/python-env.sh | tail -n 1) \
+      || ! timeout --kill-after=30 "$limit" "$venv/bin/python" pytorch/bench/compare.py --java-cp "$CP" \
+        --python "$venv/bin/python" --log-dir "$PWD/$out/$name" --out "$PHOENIX_BENCH_OUT" "$@" $extra \
+        > "$out/$name.log" 2>&1; then
+    echo "[bench] $name FAILED or timed out (see $out/$name.log)"
+    printf '#### %s\n\nFAILED or timed out after %ss: see `%s/%s.log`.\n\n' "$name" "$limit" "$out" "$name" >> "$PHOENIX_BENCH_OUT"
+  fi
+  echo "[bench] $name took $(( $(date +%s) - t0 ))s"
+}
+
 for p in "${parts[@]}"; do
   case "$p" in
     recovery)   run_part recovery 420 RecoveryLatencyBench --preemptions 50 --replicas 2 --watch-samples 100 ;;
@@ -73,7 +95,8 @@ for p in "${parts[@]}"; do
     real)       run_part real 720 RealRecoveryBench --preemptions 50 --preemptions-no-emergency 20 ;;
     scale)      run_part scale 900 ScaleBench --jobs 1000 --preempt-percent 10 --idle-seconds 60 --complete 100 ;;
     checkpoint) run_part checkpoint 600 CheckpointCostBench --dir "$PWD/benchmarks/target/bench-io" --disk-mb 512 ;;
-    *) echo "unknown part $p (recovery peers real scale checkpoint)" >&2; exit 2 ;;
+    trainers)   run_trainers 1200 --dir "$PWD/benchmarks/target/bench-io" --steps 30 --disk-mib 512 --large-hidden 4096 --timeout 560 ;;
+    *) echo "unknown part $p (recovery peers real scale checkpoint trainers)" >&2; exit 2 ;;
   esac
 done
 rm -rf benchmarks/target/bench-io

@@ -154,7 +154,10 @@ public final class PhoenixStack implements AutoCloseable {
                             imports.toArray(java.util.concurrent.CompletableFuture[]::new))
                     .join();
         } catch (java.util.concurrent.CompletionException e) {
-            throw e.getCause() instanceof java.io.UncheckedIOException u ? u.getCause() : e;
+            if (e.getCause() instanceof java.io.UncheckedIOException u) {
+                throw u.getCause();
+            }
+            throw e;
         }
         extraImages.add(archive);
     }
