@@ -50,13 +50,16 @@ public final class BenchEnv implements AutoCloseable {
      * until the node-lifecycle controller removes it, so without one nothing is ever scheduled.
      */
     public static BenchEnv start() throws IOException {
+        return start(List.of());
+    }
+
+    /** {@link #start()} with more kube-apiserver flags (the audit log of {@link AuditLog}). */
+    public static BenchEnv start(List<String> apiServerFlags) throws IOException {
         long t0 = System.nanoTime();
-        ControlPlane cp =
-                ControlPlane.builder()
-                        .withScheduler(true)
-                        .withControllerManager(true)
-                        .build()
-                        .start();
+        ControlPlane.Builder b =
+                ControlPlane.builder().withScheduler(true).withControllerManager(true);
+        apiServerFlags.forEach(b::apiServerFlag);
+        ControlPlane cp = b.build().start();
         BenchEnv env = new BenchEnv(cp);
         PhoenixStack.installCrd(env.admin);
         log("control plane + CRD ready in %d ms (%s)", ms(t0), cp.masterUrl());
@@ -129,7 +132,18 @@ public final class BenchEnv implements AutoCloseable {
 
     /** A new admin client whose requests are counted by {@code counter} (null: not counted). */
     public KubernetesClient client(RequestCounter counter) {
+        return client(counter, null);
+    }
+
+    /**
+     * An admin client that sends {@code userAgent} (null: Fabric8's), so the API server's audit log
+     * tells this client's requests from the others'.
+     */
+    public KubernetesClient client(RequestCounter counter, String userAgent) {
         Config c = cp.adminConfig();
+        if (userAgent != null) {
+            c.setUserAgent(userAgent);
+        }
         KubernetesClientBuilder b = new KubernetesClientBuilder().withConfig(c);
         if (counter != null) {
             b.withHttpClientBuilderConsumer(

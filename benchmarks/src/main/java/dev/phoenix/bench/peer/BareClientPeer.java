@@ -22,6 +22,9 @@ import java.util.concurrent.TimeUnit;
  * flight. No status, no events, no checkpoint bookkeeping, no validation.
  */
 final class BareClientPeer implements Peer {
+    /** The user agent of this peer's client (audit log). */
+    static final String USER_AGENT = "phoenix-bare-client";
+
     private final KubernetesClient client;
     private final ExecutorService pool =
             Executors.newFixedThreadPool(

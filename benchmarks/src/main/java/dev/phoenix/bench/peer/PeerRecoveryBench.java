@@ -1,6 +1,7 @@
 package dev.phoenix.bench.peer;
 
 import dev.phoenix.bench.Args;
+import dev.phoenix.bench.AuditLog;
 import dev.phoenix.bench.BenchEnv;
 import dev.phoenix.bench.PodRecorder;
 import dev.phoenix.bench.Quiet;
@@ -10,7 +11,9 @@ import dev.phoenix.bench.Waits;
 import dev.phoenix.local.controlplane.KubernetesBinaries;
 import dev.phoenix.local.disruption.ClusterDisruptions;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
@@ -53,20 +56,23 @@ public final class PeerRecoveryBench {
         Path chart = Path.of(Args.string(a, "chart", "target/peer-recovery.svg"));
         BenchEnv.log("machine: %s", BenchEnv.machine());
         Map<String, Map<Integer, List<GangRecovery>>> all = new LinkedHashMap<>();
-        try (BenchEnv env = BenchEnv.start()) {
+        // Each client sends its own user agent: the API server's audit log counts every peer's
+        // requests alike (AuditLog.source).
+        AuditLog audit = AuditLog.in(Files.createTempDirectory("phoenix-bench-audit-"));
+        try (BenchEnv env = BenchEnv.start(audit.apiServerFlags())) {
             env.kwok();
-            env.operator(env.client(null));
-            KubernetesClient client = env.client(null);
+            env.operator(env.client(null, PhoenixPeer.USER_AGENT));
+            KubernetesClient client = env.client(null, BENCH_USER_AGENT);
             ClusterDisruptions disruptions = new ClusterDisruptions(client);
             for (int size : sizes) {
                 Map<String, List<GangRecovery>> bySize = new LinkedHashMap<>();
+                Map<String, Requests> requests = new LinkedHashMap<>();
                 List<String> notes = new ArrayList<>();
                 for (String id : peers) {
-                    try (Peer peer =
-                            peer(id.trim(), client, env.cp.kubeconfigPath(), jobPreemptions)) {
+                    try (Peer peer = peer(id.trim(), env, client, jobPreemptions)) {
                         String ns = env.namespace(peer.job() + "-" + size);
                         List<String> missing = new ArrayList<>();
-                        List<GangRecovery> rs =
+                        Run run =
                                 run(
                                         peer,
                                         client,
@@ -75,6 +81,11 @@ public final class PeerRecoveryBench {
                                         size,
                                         peer.preemptions(preemptions),
                                         missing);
+                        List<GangRecovery> rs = run.recoveries();
+                        requests.put(
+                                peer.name(),
+                                new Requests(
+                                        run.disruptions(), audit.between(run.from(), run.to())));
                         bySize.put(peer.name(), rs);
                         all.computeIfAbsent(peer.name(), k -> new LinkedHashMap<>()).put(size, rs);
                         String note = peer.note();
@@ -91,18 +102,21 @@ public final class PeerRecoveryBench {
                     }
                 }
                 table(size, bySize, notes).print();
+                requestTable(size, requests).print();
             }
         }
         RecoveryChart.write(chart, all);
         BenchEnv.log("chart: %s", chart.toAbsolutePath());
     }
 
-    static Peer peer(String id, KubernetesClient client, Path kubeconfig, int jobPreemptions) {
+    static final String BENCH_USER_AGENT = "phoenix-bench";
+
+    static Peer peer(String id, BenchEnv env, KubernetesClient client, int jobPreemptions) {
         return switch (id) {
             case "phoenix" -> new PhoenixPeer(client);
             case "job" -> new IndexedJobPeer(client, jobPreemptions);
-            case "jobset" -> new JobSetPeer(client, kubeconfig);
-            case "bare" -> new BareClientPeer(client);
+            case "jobset" -> new JobSetPeer(client, env.cp.kubeconfigPath());
+            case "bare" -> new BareClientPeer(env.client(null, BareClientPeer.USER_AGENT));
             default ->
                     throw new IllegalArgumentException(
                             "unknown peer " + id + " (phoenix, job, jobset, bare)");
@@ -117,7 +131,12 @@ public final class PeerRecoveryBench {
                 .toList();
     }
 
-    static List<GangRecovery> run(
+    /**
+     * One peer's preemptions: its recoveries, and the window from the first eviction to the end.
+     */
+    record Run(List<GangRecovery> recoveries, int disruptions, Instant from, Instant to) {}
+
+    static Run run(
             Peer peer,
             KubernetesClient client,
             ClusterDisruptions disruptions,
@@ -127,6 +146,7 @@ public final class PeerRecoveryBench {
             List<String> missing)
             throws Exception {
         List<GangRecovery> out = new ArrayList<>();
+        Instant from = null;
         try (PodRecorder rec = new PodRecorder(client, ns)) {
             peer.start(ns, replicas);
             for (int i = 0; i < preemptions; i++) {
@@ -147,6 +167,9 @@ public final class PeerRecoveryBench {
                 Set<String> leaving = peer.restartsWholeGang() ? before : Set.of(victim.uid);
                 int expected = peer.restartsWholeGang() ? replicas : 1;
                 long issued = System.nanoTime();
+                if (from == null) {
+                    from = Instant.now();
+                }
                 disruptions.evict(victim.last);
                 await(
                         rec,
@@ -175,7 +198,97 @@ public final class PeerRecoveryBench {
                 }
             }
         }
-        return out;
+        return new Run(out, preemptions, from == null ? Instant.now() : from, Instant.now());
+    }
+
+    /** The requests the API server served during one peer's preemptions. */
+    record Requests(int disruptions, List<AuditLog.Request> served) {}
+
+    /** Sources that are not a peer's controller: the same for every peer. */
+    private static boolean common(String source) {
+        return source.equals("kube-scheduler")
+                || source.equals("KWOK")
+                || source.equals(BENCH_USER_AGENT);
+    }
+
+    static Table requestTable(int replicas, Map<String, Requests> byPeer) {
+        Table t =
+                new Table(
+                        String.format(
+                                Locale.ROOT,
+                                "API requests per recovery of a %d-pod gang, by who sent them (the API server's audit log)",
+                                replicas),
+                        "peer",
+                        "recoveries",
+                        "controllers (all but the scheduler, KWOK, the benchmark)",
+                        "of which (verb resource: per recovery)",
+                        "kube-scheduler",
+                        "KWOK",
+                        "controllers ÷ bare client");
+        Map<String, Double> perRecovery = new LinkedHashMap<>();
+        for (var e : byPeer.entrySet()) {
+            int n = Math.max(1, e.getValue().disruptions());
+            long controllers =
+                    e.getValue().served().stream().filter(q -> !common(q.source())).count();
+            perRecovery.put(e.getKey(), (double) controllers / n);
+        }
+        double floor =
+                perRecovery.entrySet().stream()
+                        .filter(e -> e.getKey().startsWith("bare client"))
+                        .map(Map.Entry::getValue)
+                        .findFirst()
+                        .orElse(Double.NaN);
+        for (var e : byPeer.entrySet()) {
+            int n = Math.max(1, e.getValue().disruptions());
+            Map<String, Map<String, Long>> bySource = AuditLog.bySource(e.getValue().served());
+            StringBuilder detail = new StringBuilder();
+            bySource.forEach(
+                    (source, calls) -> {
+                        if (common(source)) {
+                            return;
+                        }
+                        String top =
+                                calls.entrySet().stream()
+                                        .sorted(
+                                                Map.Entry.<String, Long>comparingByValue()
+                                                        .reversed())
+                                        .limit(5)
+                                        .map(
+                                                c ->
+                                                        String.format(
+                                                                Locale.ROOT,
+                                                                "%s %.1f",
+                                                                c.getKey(),
+                                                                (double) c.getValue() / n))
+                                        .collect(Collectors.joining(", "));
+                        detail.append(detail.length() == 0 ? "" : "; ")
+                                .append(source)
+                                .append(": ")
+                                .append(top);
+                    });
+            long scheduler =
+                    e.getValue().served().stream()
+                            .filter(q -> q.source().equals("kube-scheduler"))
+                            .count();
+            long kwok =
+                    e.getValue().served().stream().filter(q -> q.source().equals("KWOK")).count();
+            t.row(
+                    e.getKey(),
+                    Integer.toString(e.getValue().disruptions()),
+                    String.format(Locale.ROOT, "%.1f", perRecovery.get(e.getKey())),
+                    detail.toString(),
+                    String.format(Locale.ROOT, "%.1f", (double) scheduler / n),
+                    String.format(Locale.ROOT, "%.1f", (double) kwok / n),
+                    Stats.ratio(perRecovery.get(e.getKey()), floor));
+        }
+        t.note(
+                "Every request the kube-apiserver served from the first eviction to the last recovery (audit"
+                        + " policy: ResponseComplete, metadata; watches and leader-election Leases left out),"
+                        + " by user agent, and for kube-controller-manager by the controller's service account."
+                        + " JobSet's recoveries include the Job controller's work on its child Jobs. The"
+                        + " scheduler's binds and KWOK's status updates are per pod, the same for every peer"
+                        + " that recreates the same pods.");
+        return t;
     }
 
     private static void await(

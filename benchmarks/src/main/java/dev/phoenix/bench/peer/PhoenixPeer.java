@@ -10,6 +10,9 @@ import java.nio.file.Path;
  * client), which restarts the whole gang after a preemption without counting it as a failure.
  */
 final class PhoenixPeer implements Peer {
+    /** The user agent of the operator's client in this benchmark (audit log). */
+    static final String USER_AGENT = "phoenix-operator";
+
     private final KubernetesClient client;
     private String ns;
 
