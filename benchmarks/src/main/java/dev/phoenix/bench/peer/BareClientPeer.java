@@ -64,6 +64,31 @@ final class BareClientPeer implements Peer {
     }
 
     @Override
+    public void startMany(String ns, int n) throws Exception {
+        // the floor of "n one-pod jobs": the pods themselves, created by a client, nothing else
+        Peer.createAll(
+                n,
+                i ->
+                        client.pods()
+                                .inNamespace(ns)
+                                .resource(
+                                        new io.fabric8.kubernetes.api.model.PodBuilder()
+                                                .withMetadata(
+                                                        new io.fabric8.kubernetes.api.model
+                                                                        .ObjectMetaBuilder()
+                                                                .withName(job() + "-" + i)
+                                                                .addToLabels(
+                                                                        SimulatedPods.JOB_LABEL,
+                                                                        job())
+                                                                .build())
+                                                .withSpec(
+                                                        SimulatedPods.template(job(), Map.of())
+                                                                .getSpec())
+                                                .build())
+                                .create());
+    }
+
+    @Override
     public void start(String ns, int replicas) throws Exception {
         this.ns = ns;
         this.replicas = replicas;

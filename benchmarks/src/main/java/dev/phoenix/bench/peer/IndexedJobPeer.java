@@ -45,10 +45,19 @@ final class IndexedJobPeer implements Peer {
     @Override
     public void start(String ns, int replicas) {
         this.ns = ns;
+        create(ns, job(), replicas);
+    }
+
+    @Override
+    public void startMany(String ns, int n) throws Exception {
+        Peer.createAll(n, i -> create(ns, job() + "-" + i, 1));
+    }
+
+    private void create(String ns, String name, int replicas) {
         Job job =
                 new JobBuilder()
                         .withNewMetadata()
-                        .withName(job())
+                        .withName(name)
                         .withNamespace(ns)
                         .endMetadata()
                         .withSpec(

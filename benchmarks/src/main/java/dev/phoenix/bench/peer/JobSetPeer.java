@@ -70,6 +70,29 @@ final class JobSetPeer implements Peer {
     @Override
     public void start(String ns, int replicas) throws Exception {
         this.ns = ns;
+        startController();
+        createJobSet(job(), replicas, Duration.ofSeconds(60));
+    }
+
+    @Override
+    public void startMany(String ns, int n) throws Exception {
+        this.ns = ns;
+        startController();
+        createJobSet(job() + "-0", 1, Duration.ofSeconds(60)); // the webhooks answer from here on
+        Peer.createAll(
+                n - 1,
+                i -> {
+                    try {
+                        createJobSet(job() + "-" + (i + 1), 1, Duration.ofSeconds(60));
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        throw new IllegalStateException(e);
+                    }
+                });
+    }
+
+    /** JobSet's CRD, its controller as a process with its webhooks pointed at it. */
+    private void startController() throws Exception {
         PhoenixStack.installCrd(client, home.resolve("crd.yaml"));
         Path work = Files.createTempDirectory("phoenix-jobset-");
         int port;
@@ -127,7 +150,6 @@ final class JobSetPeer implements Peer {
                         .start();
         awaitPort(port, Duration.ofSeconds(60));
         installWebhooks(work, port);
-        createJobSet(replicas, Duration.ofSeconds(60));
     }
 
     /** The release's webhook configurations, pointed at this process (url + our CA). */
@@ -173,7 +195,8 @@ final class JobSetPeer implements Peer {
     /**
      * Retries while the webhooks are not answering yet (the API server then rejects the create).
      */
-    private void createJobSet(int replicas, Duration within) throws Exception {
+    private void createJobSet(String name, int replicas, Duration within)
+            throws InterruptedException {
         JobSpec child = SimulatedPods.indexedJob(job(), replicas, 0, "FailJob").build();
         Map<String, Object> rule = new LinkedHashMap<>();
         rule.put("action", "RestartJobSetAndIgnoreMaxRestarts");
@@ -198,7 +221,7 @@ final class JobSetPeer implements Peer {
         js.setKind("JobSet");
         js.setMetadata(
                 new io.fabric8.kubernetes.api.model.ObjectMetaBuilder()
-                        .withName(job())
+                        .withName(name)
                         .withNamespace(ns)
                         .build());
         js.setAdditionalProperty("spec", spec);

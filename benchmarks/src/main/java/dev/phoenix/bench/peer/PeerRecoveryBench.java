@@ -54,6 +54,7 @@ public final class PeerRecoveryBench {
                         .toList();
         List<String> peers = List.of(Args.string(a, "peers", "bare,phoenix,job,jobset").split(","));
         Path chart = Path.of(Args.string(a, "chart", "target/peer-recovery.svg"));
+        int jobs = Args.integer(a, "jobs", 0);
         BenchEnv.log("machine: %s", BenchEnv.machine());
         Map<String, Map<Integer, List<GangRecovery>>> all = new LinkedHashMap<>();
         // Each client sends its own user agent: the API server's audit log counts every peer's
@@ -103,6 +104,9 @@ public final class PeerRecoveryBench {
                 }
                 table(size, bySize, notes).print();
                 requestTable(size, requests).print();
+            }
+            if (jobs > 0) {
+                manyJobs(env, client, peers, jobs, jobPreemptions, audit).print();
             }
         }
         RecoveryChart.write(chart, all);
@@ -199,6 +203,100 @@ public final class PeerRecoveryBench {
             }
         }
         return new Run(out, preemptions, from == null ? Instant.now() : from, Instant.now());
+    }
+
+    /**
+     * {@code n} one-pod workloads of each peer created at once: how long until every pod runs, and
+     * the requests it took per workload.
+     */
+    static Table manyJobs(
+            BenchEnv env,
+            KubernetesClient client,
+            List<String> peers,
+            int n,
+            int jobPreemptions,
+            AuditLog audit)
+            throws Exception {
+        Table t =
+                new Table(
+                        String.format(
+                                Locale.ROOT,
+                                "%,d one-pod jobs created at once (%d creates in flight), peers in one run",
+                                n,
+                                Peer.CREATE_CALLS),
+                        "peer",
+                        "all creates answered",
+                        "half the pods running",
+                        "95 % running",
+                        "all running",
+                        "all running ÷ bare client",
+                        "controller requests per job");
+        Map<String, long[]> rows = new LinkedHashMap<>();
+        Map<String, Double> requests = new LinkedHashMap<>();
+        for (String id : peers) {
+            try (Peer peer = peer(id.trim(), env, client, jobPreemptions)) {
+                String ns = env.namespace(peer.job() + "-many");
+                try (PodRecorder rec = new PodRecorder(client, ns)) {
+                    Instant from = Instant.now();
+                    long t0 = System.nanoTime();
+                    peer.startMany(ns, n);
+                    long issued = System.nanoTime() - t0;
+                    Waits.until(
+                            1800,
+                            () ->
+                                    rec.all().stream()
+                                                    .filter(x -> x.running != 0 && x.deletion == 0)
+                                                    .count()
+                                            >= n);
+                    long[] running =
+                            rec.all().stream()
+                                    .filter(x -> x.running != 0)
+                                    .mapToLong(x -> x.running - t0)
+                                    .sorted()
+                                    .toArray();
+                    rows.put(
+                            peer.name(),
+                            new long[] {
+                                issued,
+                                running[n / 2 - 1],
+                                running[(int) Math.ceil(n * 0.95) - 1],
+                                running[n - 1]
+                            });
+                    long controllers =
+                            audit.between(from, Instant.now()).stream()
+                                    .filter(q -> !common(q.source()))
+                                    .count();
+                    requests.put(peer.name(), (double) controllers / n);
+                    BenchEnv.log(
+                            "%s: %d one-pod jobs running %.1f s after the first create",
+                            peer.name(), n, running[n - 1] / 1e9);
+                }
+                env.admin.namespaces().withName(ns).delete();
+            }
+        }
+        long floor =
+                rows.entrySet().stream()
+                        .filter(e -> e.getKey().startsWith("bare client"))
+                        .map(e -> e.getValue()[3])
+                        .findFirst()
+                        .orElse(0L);
+        for (var e : rows.entrySet()) {
+            long[] r = e.getValue();
+            t.row(
+                    e.getKey(),
+                    Stats.ms(r[0] / 1e6),
+                    Stats.ms(r[1] / 1e6),
+                    Stats.ms(r[2] / 1e6),
+                    Stats.ms(r[3] / 1e6),
+                    Stats.ratio(r[3], floor),
+                    String.format(Locale.ROOT, "%.1f", requests.get(e.getKey())));
+        }
+        t.note(
+                "Times from the first create request to the n-th pod seen Running by this JVM's watch. The"
+                        + " bare client creates the pods themselves; Phoenix a TrainingJob, the Job peer an"
+                        + " Indexed Job and JobSet a JobSet of one pod each (same simulated pod, KWOK). Requests:"
+                        + " the API server's audit log, all sources but the scheduler, KWOK and the benchmark.");
+        return t;
     }
 
     /** The requests the API server served during one peer's preemptions. */

@@ -33,8 +33,17 @@ final class PhoenixPeer implements Peer {
     @Override
     public void start(String ns, int replicas) {
         this.ns = ns;
+        create(ns, job(), replicas);
+    }
+
+    @Override
+    public void startMany(String ns, int n) throws Exception {
+        Peer.createAll(n, i -> create(ns, job() + "-" + i, 1));
+    }
+
+    private void create(String ns, String name, int replicas) {
         JobConfig cfg = new JobConfig(replicas, 1_000_000, 32, 32, 42, 0, 10, 3, 3, 1_000_000, 5);
-        client.resource(TrainingJobs.job(ns, job(), cfg, Path.of("/tmp/phoenix-bench/unused")))
+        client.resource(TrainingJobs.job(ns, name, cfg, Path.of("/tmp/phoenix-bench/unused")))
                 .create();
     }
 
