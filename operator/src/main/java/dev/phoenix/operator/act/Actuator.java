@@ -121,11 +121,14 @@ public final class Actuator {
                 return false;
             }
         }
-        // Slow start, as the Job controller creates pods: batches of 1, 2, 4 … (at most CALLS
-        // in flight), and no next batch after a batch that met an older attempt's pod or an
-        // error, so that a gang the API server refuses costs one request, not a thousand.
+        // Slow start, as the Job controller creates pods, but from one full wave: the live list
+        // above has just shown the way clear, so the first batch is PARALLEL_CALLS pods (a gang
+        // of up to 32 goes out at once, as a bare client would send it), then 64, 128 …, and no
+        // next batch after a batch that met an older attempt's pod or an error: a gang the API
+        // server refuses (quota, admission) costs at most 32 requests, not a thousand. Starting
+        // at 1 cost a 64-pod recovery 3 extra round trips (docs/benchmarks.md).
         List<Integer> ranks = c.ranks();
-        for (int from = 0, batch = 1; from < ranks.size(); from += batch, batch *= 2) {
+        for (int from = 0, batch = PARALLEL_CALLS; from < ranks.size(); from += batch, batch *= 2) {
             List<Integer> part = ranks.subList(from, Math.min(ranks.size(), from + batch));
             List<Boolean> created =
                     Parallel.map(part, rank -> createWorker(job, c, rank), PARALLEL_CALLS);
