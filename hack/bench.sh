@@ -8,8 +8,10 @@
 #
 # Parts (mains in benchmarks/src/main/java/dev/phoenix/bench/, see docs/benchmarks.md):
 #   recovery    RecoveryLatencyBench  50 preemptions, simulated pods, vs the API server's watch delivery latency
-#   peers       peer.PeerRecoveryBench Phoenix vs an Indexed Job with podFailurePolicy vs the bare-client floor, one run,
-#                                     simulated pods, 2- and 64-pod gangs; SVG chart in bench-results/<time>/peer-recovery.svg
+#   peers       peer.PeerRecoveryBench Phoenix vs an Indexed Job with podFailurePolicy vs JobSet vs the bare-client floor,
+#                                     one run, simulated pods: 2-, 64- and 1,000-pod gangs (50, 50, 10 preemptions), API
+#                                     requests per recovery (audit log), 1,000 one-pod jobs at once; SVG chart in
+#                                     bench-results/<time>/peer-recovery.svg (~50 min)
 #   real        RealRecoveryBench     the trainer image in a real pod on a real node: recovery to the first new step,
 #                                     lost work with and without the SIGTERM emergency checkpoint
 #   scale       ScaleBench            1,000 TrainingJobs, one operator JVM: creation, 10% preempted at once,
@@ -91,7 +93,10 @@ run_trainers() { # time limit (s), default args of pytorch/bench/compare.py...: 
 for p in "${parts[@]}"; do
   case "$p" in
     recovery)   run_part recovery 420 RecoveryLatencyBench --preemptions 50 --replicas 2 --watch-samples 100 ;;
-    peers)      run_part peers 1500 peer.PeerRecoveryBench --preemptions 50 --replicas 2,64 --chart "$PWD/$out/peer-recovery.svg" ;;
+    peers)      # JobSet's controller, built from its Go module (cached; ~95 s the first time)
+                [ -n "${PHOENIX_JOBSET_DIR:-}" ] || { PHOENIX_JOBSET_DIR=$(hack/jobset.sh | tail -n 1); export PHOENIX_JOBSET_DIR; }
+                run_part peers 4200 peer.PeerRecoveryBench --preemptions 50 --replicas 2,64,1000 --large-preemptions 10 \
+                  --jobs 1000 --chart "$PWD/$out/peer-recovery.svg" ;;
     real)       run_part real 720 RealRecoveryBench --preemptions 50 --preemptions-no-emergency 20 ;;
     scale)      run_part scale 900 ScaleBench --jobs 1000 --preempt-percent 10 --idle-seconds 60 --complete 100 ;;
     checkpoint) run_part checkpoint 600 CheckpointCostBench --dir "$PWD/benchmarks/target/bench-io" --disk-mb 512 ;;

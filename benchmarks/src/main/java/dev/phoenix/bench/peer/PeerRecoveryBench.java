@@ -35,8 +35,9 @@ import java.util.stream.Collectors;
  * distributions ({@code --chart}).
  *
  * <pre>
- * java -cp … dev.phoenix.bench.peer.PeerRecoveryBench [--preemptions 50] [--replicas 2,64]
- *     [--peers bare,phoenix,job,jobset] [--job-preemptions 4] [--chart target/peer-recovery.svg]
+ * java -cp … dev.phoenix.bench.peer.PeerRecoveryBench [--preemptions 50] [--replicas 2,64,1000]
+ *     [--large-preemptions 10] [--peers bare,phoenix,job,jobset] [--job-preemptions 4]
+ *     [--jobs 1000] [--chart target/peer-recovery.svg]
  * </pre>
  */
 public final class PeerRecoveryBench {
@@ -46,6 +47,8 @@ public final class PeerRecoveryBench {
         Quiet.logging();
         Map<String, String> a = Args.parse(args);
         int preemptions = Args.integer(a, "preemptions", 50);
+        // A 1,000-pod gang takes tens of seconds per recovery for each peer that recreates it.
+        int largePreemptions = Args.integer(a, "large-preemptions", preemptions);
         int jobPreemptions = Args.integer(a, "job-preemptions", 4);
         List<Integer> sizes =
                 List.of(Args.string(a, "replicas", "2,64").split(",")).stream()
@@ -80,7 +83,8 @@ public final class PeerRecoveryBench {
                                         disruptions,
                                         ns,
                                         size,
-                                        peer.preemptions(preemptions),
+                                        peer.preemptions(
+                                                size >= 500 ? largePreemptions : preemptions),
                                         missing);
                         List<GangRecovery> rs = run.recoveries();
                         requests.put(
