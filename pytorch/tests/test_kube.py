@@ -118,8 +118,8 @@ def setup_rbac(c: Cluster) -> None:
             time.sleep(0.2)
 
 
-def ck(step: int, timeline: str = "t1") -> dict[str, object]:
-    return {"step": step, "digest": f"sha256:{step:064x}", "stateDigest": f"sha256:{step + 1:064x}", "attempt": 1,
+def ck(step: int, timeline: str = "t1", attempt: int = 1) -> dict[str, object]:
+    return {"step": step, "digest": f"sha256:{step:064x}", "stateDigest": f"sha256:{step + 1:064x}", "attempt": attempt,
             "timeline": timeline, "time": "2026-12-02T10:00:00Z"}
 
 
@@ -127,10 +127,12 @@ def data(c: Cluster) -> dict[str, str]:
     return dict(c.core().read_namespaced_config_map(CM, NS).data or {})
 
 
-def test_reports_never_go_backwards_and_keep_other_keys(cluster: Cluster) -> None:
+def test_only_a_newer_attempt_holds_the_checkpoint_and_other_keys_are_kept(cluster: Cluster) -> None:
     r = Reporter(KubeConfigMapStore(NS, CM, cluster.client(TRAINER)))
-    assert r.report_checkpoint(ck(40)) is Outcome.WRITTEN
-    assert r.report_checkpoint(ck(30)) is Outcome.SKIPPED
+    assert r.report_checkpoint(ck(40, attempt=2)) is Outcome.WRITTEN
+    assert r.report_checkpoint(ck(50, attempt=1)) is Outcome.SKIPPED  # an older attempt
+    assert r.report_checkpoint(ck(30, attempt=2), inventory=[ck(30, attempt=2)]) is Outcome.WRITTEN  # the disk's truth
+    assert json.loads(data(cluster)["inventory"])["checkpoints"][0]["step"] == 30
     assert r.report_checkpoint(ck(10, "t2")) is Outcome.WRITTEN
     d = data(cluster)
     assert json.loads(d["checkpoint"])["step"] == 10 and d["keep"] == "me"

@@ -43,7 +43,6 @@ public final class PhoenixStack implements AutoCloseable {
     private ClusterServices services;
     private OperatorProcess operator;
     private final List<RealNode> nodes = new CopyOnWriteArrayList<>();
-    private final List<Path> extraImages = new CopyOnWriteArrayList<>();
     private final AtomicInteger nodeCounter = new AtomicInteger();
 
     private PhoenixStack(Builder b) {
@@ -125,41 +124,6 @@ public final class PhoenixStack implements AutoCloseable {
                     "no PyTorch trainer image at " + tar + ": build it with `hack/torch-image.sh`");
         }
         return tar;
-    }
-
-    /**
-     * Imports one more image archive into every live node, and into every node started from now on
-     * (a replacement after a node loss). Images a test needs only for itself (the 4 GB PyTorch
-     * image) are imported by that test, not by every stack.
-     */
-    public synchronized void importImage(Path archive) throws IOException {
-        if (extraImages.contains(archive)) {
-            return;
-        }
-        // One containerd per node: the nodes import side by side (the import is disk-bound).
-        List<java.util.concurrent.CompletableFuture<Void>> imports = new ArrayList<>();
-        for (RealNode node : nodes) {
-            imports.add(
-                    java.util.concurrent.CompletableFuture.runAsync(
-                            () -> {
-                                try {
-                                    node.importImage(archive);
-                                } catch (IOException e) {
-                                    throw new java.io.UncheckedIOException(e);
-                                }
-                            }));
-        }
-        try {
-            java.util.concurrent.CompletableFuture.allOf(
-                            imports.toArray(java.util.concurrent.CompletableFuture[]::new))
-                    .join();
-        } catch (java.util.concurrent.CompletionException e) {
-            if (e.getCause() instanceof java.io.UncheckedIOException u) {
-                throw u.getCause();
-            }
-            throw e;
-        }
-        extraImages.add(archive);
     }
 
     /** The trainer image of this checkout, or a clear error saying how to build it. */
@@ -283,15 +247,14 @@ public final class PhoenixStack implements AutoCloseable {
      */
     public RealNode startNode() throws IOException {
         String name = "node-" + nodeCounter.incrementAndGet();
-        RealNode.Builder builder =
+        RealNode node =
                 RealNode.builder()
                         .controlPlane(controlPlane)
                         .name(name)
                         .network(network)
                         .image(options.trainerImage)
-                        .extendedResource("nvidia.com/gpu", Integer.toString(options.gpusPerNode));
-        extraImages.forEach(builder::image);
-        RealNode node = builder.start();
+                        .extendedResource("nvidia.com/gpu", Integer.toString(options.gpusPerNode))
+                        .start();
         nodes.add(node);
         LOG.info(
                 "node {} Ready in {} ms (work dir {})",

@@ -84,13 +84,7 @@ final class E2e {
 
     static TrainingJob create(PhoenixStack s, String ns, String name, JobConfig cfg)
             throws IOException {
-        return create(s, ns, name, TrainerKind.ND4J, cfg);
-    }
-
-    static TrainingJob create(
-            PhoenixStack s, String ns, String name, TrainerKind kind, JobConfig cfg)
-            throws IOException {
-        TrainingJob job = TrainingJobs.job(ns, name, kind, cfg, s.checkpointDir(ns, name));
+        TrainingJob job = TrainingJobs.job(ns, name, cfg, s.checkpointDir(ns, name));
         return s.admin().resources(TrainingJob.class).inNamespace(ns).resource(job).create();
     }
 
