@@ -23,7 +23,7 @@ fi
 
 t=$(date +%s)
 set +e
-OMP_NUM_THREADS=1 "$VENV/bin/python" -m pytest -p no:cacheprovider -q -rs "$@"
+OMP_NUM_THREADS=1 "$VENV/bin/python" -m pytest -p no:cacheprovider -q -rs --durations=10 "$@"
 rc=$?
 set -e
 log "pytest took $(( $(date +%s) - t ))s (exit $rc)"

@@ -147,6 +147,24 @@ class TorchTrainingIT {
                                 && TrainingJobs.runningPods(s.admin(), ns, name, fifth).size()
                                         == cfg.replicas());
 
+        // Both ranks of the rewound attempt, while they run (once rank 0 finishes, the operator
+        // deletes what is left of the gang): the pinned step in their environment and loaded.
+        List<Pod> gang =
+                TrainingJobs.pods(s.admin(), ns, name).stream()
+                        .filter(p -> TrainingJobs.attemptOf(p) == fifth)
+                        .toList();
+        assertThat(gang).extracting(TrainingJobs::rankOf).containsExactlyInAnyOrder(0, 1);
+        for (Pod p : gang) {
+            String who = p.getMetadata().getName();
+            assertThat(TrainingJobs.env(p, "PHOENIX_RESUME_STEP"))
+                    .as(who + " PHOENIX_RESUME_STEP")
+                    .isEqualTo(Long.toString(rewind));
+            E2e.until(
+                    Duration.ofMinutes(2),
+                    who + " logging that it loaded exactly step " + rewind,
+                    () -> s.log(p, "trainer").contains("resumed from step " + rewind + " "));
+        }
+
         TrainingJobStatus end =
                 E2e.await(s, ns, name, Duration.ofMinutes(5), "Succeeded", E2e::succeeded);
         String expected = reference.get(10, TimeUnit.MINUTES);
@@ -161,20 +179,6 @@ class TorchTrainingIT {
                 end.getFailures(),
                 actual,
                 expected);
-        List<Pod> gang =
-                TrainingJobs.pods(s.admin(), ns, name).stream()
-                        .filter(p -> TrainingJobs.attemptOf(p) == fifth)
-                        .toList();
-        assertThat(gang).extracting(TrainingJobs::rankOf).containsExactlyInAnyOrder(0, 1);
-        for (Pod p : gang) {
-            String who = p.getMetadata().getName();
-            assertThat(TrainingJobs.env(p, "PHOENIX_RESUME_STEP"))
-                    .as(who + " PHOENIX_RESUME_STEP")
-                    .isEqualTo(Long.toString(rewind));
-            assertThat(s.log(p, "trainer"))
-                    .as(who + " log: both ranks load exactly the pinned step")
-                    .contains("resumed from step " + rewind + " ");
-        }
         assertThat(end.getResumedFromStep()).isEqualTo(rewind);
         assertThat(end.getPreemptions()).as("preemptions").isEqualTo(plan.size());
         assertThat(end.getFailures()).as("failures").isZero();
