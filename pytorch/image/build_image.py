@@ -16,7 +16,8 @@ layers, most stable first, so that a change of the library rebuilds only the sma
    site-packages is). The CPU variant drops ``triton`` (GPU kernels only) and every NVIDIA library that no
    library of the image links (cuDNN's engines, cuSOLVERMg, profiler libraries: ~1.1 GB): PyPI has no
    CPU-only torch wheel, and its CUDA wheel links cuBLAS, cuDNN's loader, NCCL and friends just to import.
-3. ``phoenix-torch``: this checkout's ``pytorch/src/phoenix_torch`` and a ``phoenix-agent`` console script.
+3. ``phoenix-torch``: this checkout's ``pytorch/src/phoenix_torch``, a ``phoenix-agent`` console script, and
+   the offline assets TorchTitan's debug model reads (``/work/tests/assets``, ``examples.titan_assets``).
 
 Layers 1 and 2 depend only on the venv's frozen versions, this machine's Python and libraries, and this
 script; they are cached under ``--cache`` (default ``~/.cache/phoenix/torch-image``). Layers are
@@ -320,6 +321,16 @@ def build_app(layer: Path, src: Path) -> None:
             p = Path(root) / n
             t.file(f"{PY_ROOT}/lib/{py}/site-packages/{p.relative_to(src).as_posix()}", p)
     t.data(f"{PY_ROOT}/bin/phoenix-agent", AGENT_SCRIPT.encode(), 0o755)
+    # TorchTitan's debug model reads ./tests/assets/{tokenizer,c4_test}, which its wheel does not ship
+    # (examples/torchtitan.yaml runs it with workingDir /work): 2 MB, written by our own generator.
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([sys.executable, "-m", "phoenix_torch.examples.titan_assets", tmp], check=True,
+                       capture_output=True, env={**os.environ, "PYTHONPATH": str(src)})
+        for root, dirs, names in os.walk(Path(tmp) / "tests"):
+            dirs.sort()
+            for n in sorted(names):
+                p = Path(root) / n
+                t.file(f"work/{p.relative_to(tmp).as_posix()}", p)
     t.close()
 
 
