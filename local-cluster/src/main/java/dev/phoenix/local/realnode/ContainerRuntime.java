@@ -193,9 +193,10 @@ final class ContainerRuntime implements AutoCloseable {
      * image), then every short name it brought ({@code phoenix/trainer:0.1.0}, as Jib writes it)
      * also tagged with its normalized name ({@code docker.io/phoenix/trainer:0.1.0}): that is the
      * name the CRI looks up for a pod's {@code image: phoenix/trainer:0.1.0}. Returns the
-     * normalized names.
+     * normalized names of the images that were not in the store before.
      */
     List<String> importImage(Path archive) throws IOException {
+        List<String> listedBefore = images();
         Commands.Result r =
                 ctr(
                         List.of(
@@ -210,22 +211,31 @@ final class ContainerRuntime implements AutoCloseable {
             throw new IOException(
                     "ctr images import " + archive + " failed: " + r.output().strip());
         }
+        // Which names the import brought is read from the store, not from ctr's progress output:
+        // that output is not stable (an import whose "saved" line was missing left the short name
+        // untagged, and the CRI then tried to pull docker.io/phoenix/operator:0.1.0; CI
+        // 2026-12-03).
+        java.util.Set<String> before = new java.util.HashSet<>(listedBefore);
+        List<String> all = images();
+        java.util.Set<String> present = new java.util.HashSet<>(all);
         List<String> names = new java.util.ArrayList<>();
-        for (String line : r.output().lines().toList()) {
-            String name = line.strip().split("\\s+")[0];
-            if (!line.contains("saved") || name.startsWith("sha256:") || name.isEmpty()) {
+        for (String name : all) {
+            if (name.startsWith("sha256:")) {
                 continue;
             }
             String normal = normalize(name);
-            if (!normal.equals(name)) {
+            if (!normal.equals(name) && !present.contains(normal)) {
                 Commands.Result tag =
                         ctr(List.of("-n", "k8s.io", "images", "tag", "--force", name, normal));
                 if (!tag.ok()) {
                     throw new IOException(
                             "ctr images tag " + name + " " + normal + ": " + tag.output().strip());
                 }
+                present.add(normal);
             }
-            names.add(normal);
+            if (!before.contains(name) && !names.contains(normal)) {
+                names.add(normal);
+            }
         }
         return names;
     }
@@ -248,7 +258,15 @@ final class ContainerRuntime implements AutoCloseable {
     /** Image references in the CRI namespace. */
     List<String> images() throws IOException {
         Commands.Result r = ctr(List.of("-n", "k8s.io", "images", "ls", "-q"));
-        return r.ok() ? r.output().lines().filter(l -> !l.isBlank()).toList() : List.of();
+        // The output carries containerd's warnings too (time="…" level=warning …): a reference has
+        // no blank in it.
+        return r.ok()
+                ? r.output()
+                        .lines()
+                        .map(String::strip)
+                        .filter(l -> !l.isEmpty() && !l.contains(" "))
+                        .toList()
+                : List.of();
     }
 
     Commands.Result ctr(List<String> args) throws IOException {
