@@ -41,15 +41,7 @@ class CorruptCheckpointIT {
                 Duration.ofMinutes(3),
                 "past checkpoint 60",
                 x -> E2e.checkpoint(x) >= 60);
-        s.kubectl(
-                "patch",
-                "tj",
-                name,
-                "-n",
-                ns,
-                "--type=merge",
-                "-p",
-                "{\"spec\":{\"suspend\":true}}");
+        E2e.patchSpec(s, ns, name, "{\"suspend\":true}");
         TrainingJobStatus stopped =
                 E2e.await(
                         s,
@@ -86,15 +78,7 @@ class CorruptCheckpointIT {
         // Watch where each attempt resumes from.
         Map<Integer, Long> resumes = new TreeMap<>();
         int suspendedAttempt = E2e.attempt(stopped);
-        s.kubectl(
-                "patch",
-                "tj",
-                name,
-                "-n",
-                ns,
-                "--type=merge",
-                "-p",
-                "{\"spec\":{\"suspend\":false}}");
+        E2e.patchSpec(s, ns, name, "{\"suspend\":false}");
         TrainingJobStatus end =
                 E2e.await(
                         s,

@@ -89,6 +89,16 @@ final class E2e {
     }
 
     /**
+     * {@code kubectl patch tj <name> --type=merge -p {"spec":<spec>}}, as a user changes a running
+     * job; returns kubectl's output.
+     */
+    static String patchSpec(PhoenixStack s, String ns, String name, String spec)
+            throws IOException, InterruptedException {
+        return s.kubectl(
+                "patch", "tj", name, "-n", ns, "--type=merge", "-p", "{\"spec\":" + spec + "}");
+    }
+
+    /**
      * Polls the job's status until {@code until} holds; fails with the status and the operator's
      * log otherwise.
      */

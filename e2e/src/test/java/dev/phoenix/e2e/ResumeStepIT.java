@@ -41,16 +41,7 @@ class ResumeStepIT {
                 .as("step 40 on disk")
                 .isTrue();
         int oldAttempt = E2e.attempt(before);
-        String out =
-                s.kubectl(
-                        "patch",
-                        "tj",
-                        name,
-                        "-n",
-                        ns,
-                        "--type=merge",
-                        "-p",
-                        "{\"spec\":{\"resumeStep\":40}}");
+        String out = E2e.patchSpec(s, ns, name, "{\"resumeStep\":40}");
         System.out.println(
                 "kubectl patch: "
                         + out.strip()

@@ -122,16 +122,7 @@ class TorchTrainingIT {
         assertThat(Files.isDirectory(s.checkpointDir(ns, name).resolve(stepDir(rewind))))
                 .as("step %d on disk", rewind)
                 .isTrue();
-        String out =
-                s.kubectl(
-                        "patch",
-                        "tj",
-                        name,
-                        "-n",
-                        ns,
-                        "--type=merge",
-                        "-p",
-                        "{\"spec\":{\"resumeStep\":" + rewind + "}}");
+        String out = E2e.patchSpec(s, ns, name, "{\"resumeStep\":" + rewind + "}");
         System.out.printf(
                 "kubectl patch: %s (job at step %d, checkpoint %d)%n",
                 out.strip(), E2e.step(before), E2e.checkpoint(before));
