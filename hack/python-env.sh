@@ -4,8 +4,8 @@
 #   hack/python-env.sh          # progress and step times on stderr; the venv path on the LAST stdout line
 #
 # The venv lives in ${PHOENIX_VENV_ROOT:-~/.cache/phoenix/venv}/<hash>, where <hash> covers
-# pytorch/requirements.txt (pinned torch, kubernetes, torchtitan, pytest, mypy) and the Python
-# version, so a second CI run reuses it without downloading anything and a changed pin builds a new
+# pytorch/requirements.txt (pinned torch, kubernetes, torchtitan, pytest, pytest-xdist, mypy) and the
+# Python version, so a second CI run reuses it without downloading anything and a changed pin builds a new
 # one beside the old. Creation runs under a flock: concurrent callers wait for the first one and then
 # take the fast path. A venv is only used once its `.complete` stamp exists; a half-built one (a
 # killed run) is deleted and rebuilt. The phoenix-torch package itself is installed editable from

@@ -3,6 +3,13 @@
 # pytest suite (pytorch/tests) and mypy. Extra arguments go to pytest (e.g. -k resume, -x).
 #
 #   hack/test-python.sh            # prints each step's time and pytest's summary line
+#   PHOENIX_PYTEST_WORKERS=0 hack/test-python.sh   # one process, no pytest-xdist (or pass -n 0)
+#
+# pytest runs on pytest-xdist workers: PHOENIX_PYTEST_WORKERS, default the number of cores, at most 4
+# (most of the suite's time is trainer subprocesses with OMP_NUM_THREADS=1, mainly import torch).
+# --dist loadgroup: tests go to whichever worker is free, one by one, except that an xdist_group
+# (test_kube: one kube-apiserver for the module) stays together on one worker; --no-loadscope-reorder
+# keeps the collection order, where tests/conftest.py puts the longest tests first (LONGEST_FIRST).
 #
 # Exit code: pytest's, except that "no tests collected" (5) is a failure too (returned as 1).
 set -euo pipefail
@@ -21,9 +28,14 @@ else
   log "mypy found problems"; exit 1
 fi
 
+CORES=$(nproc 2>/dev/null || echo 1)
+WORKERS=${PHOENIX_PYTEST_WORKERS:-$(( CORES < 4 ? CORES : 4 ))}
+XDIST=(-n "$WORKERS")
+[ "$WORKERS" = 0 ] || XDIST+=(--dist loadgroup --no-loadscope-reorder)
+log "pytest on $WORKERS xdist worker(s) ($CORES cores)"
 t=$(date +%s)
 set +e
-OMP_NUM_THREADS=1 "$VENV/bin/python" -m pytest -p no:cacheprovider -q -rs --durations=10 "$@"
+OMP_NUM_THREADS=1 "$VENV/bin/python" -m pytest -p no:cacheprovider -q -rs --durations=10 "${XDIST[@]}" "$@"
 rc=$?
 set -e
 log "pytest took $(( $(date +%s) - t ))s (exit $rc)"

@@ -34,10 +34,41 @@ class Run:
         raise AssertionError(f"no final line in stdout (rc {self.rc}):\n{self.stdout}\n{self.stderr[-3000:]}")
 
 
+# The longest tests (each 0.5-4 min on 2 busy cores), longest first, under pytest-xdist only (one
+# process keeps the file order). hack/test-python.sh runs `--dist loadgroup --no-loadscope-reorder`: a
+# worker that has run down to 2 queued tests gets the next one in collection order, so the long ones
+# start at once on different workers and the short ones fill in around them, instead of a long test
+# running alone at the end. Only the order changes; an id that no longer matches just sorts last.
+LONGEST_FIRST = (
+    "tests/test_resume.py::test_ten_resumes_end_bit_identical[compiled]",
+    "tests/test_resume.py::test_switching_compile_between_resumes_loads_every_time_with_the_same_keys",
+    "tests/test_resume.py::test_ten_resumes_end_bit_identical[eager]",
+    "tests/test_torchtitan.py::",
+    "tests/test_rollback.py::",
+    "tests/test_multirank.py::",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+
+    def rank(item: pytest.Item) -> int:
+        return next((i for i, prefix in enumerate(LONGEST_FIRST) if item.nodeid.startswith(prefix)), len(LONGEST_FIRST))
+    items.sort(key=rank)  # stable: file order within each rank
+
+
 @pytest.fixture(scope="session")
 def inductor_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # One compile cache for the whole session: the first compiled process pays for codegen, the others
-    # load the same kernels (same code, so the same bits).
+    # One compile cache for the whole run: the first compiled process pays for codegen, the others
+    # load the same kernels (same code, so the same bits). Under pytest-xdist every worker has its own
+    # basetemp (.../pytest-N/popen-gwK); their parent, pytest-N, belongs to this run alone, so the
+    # workers share .../pytest-N/inductor (mkdir with exist_ok does not race). Inductor's cache is made
+    # for concurrent processes (atomic renames, file locks; every local rank of a torchrun shares one).
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = tmp_path_factory.getbasetemp().parent / "inductor"
+        shared.mkdir(exist_ok=True)
+        return shared
     return tmp_path_factory.mktemp("inductor")
 
 

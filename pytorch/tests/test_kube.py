@@ -20,8 +20,11 @@ import pytest
 from phoenix_torch.report import Conflict, KubeConfigMapStore, Outcome, Reporter
 
 BIN = Path(os.environ.get("PHOENIX_K8S_BIN", Path.home() / ".cache/phoenix/k8s/v1.37.2/bin"))
-pytestmark = [pytest.mark.kube, pytest.mark.skipif(not (BIN / "kube-apiserver").exists() or not (BIN / "etcd").exists(),
-                                                    reason=f"no kube-apiserver/etcd in {BIN}")]
+# xdist_group: under `pytest -n N --dist loadgroup` (hack/test-python.sh) this module stays on one worker,
+# so one kube-apiserver + etcd serves all its tests (the fixture is module-scoped), in file order.
+pytestmark = [pytest.mark.kube, pytest.mark.xdist_group("kube"),
+              pytest.mark.skipif(not (BIN / "kube-apiserver").exists() or not (BIN / "etcd").exists(),
+                                 reason=f"no kube-apiserver/etcd in {BIN}")]
 ADMIN, TRAINER = "admin-token-1", "trainer-token-1"
 NS, CM = "default", "job-report"
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -105,7 +106,14 @@ def titan_env(tmp: Path) -> dict[str, str]:
     from phoenix_torch.examples.titan_assets import write
     write(tmp)
     return {**os.environ, "RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "1",
-            "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29631", "OMP_NUM_THREADS": "1"}
+            "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port()), "OMP_NUM_THREADS": "1"}
+
+
+def free_port() -> int:
+    # not a fixed port: pytest-xdist workers (and other checkouts' test runs) share this machine
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def real_titan(tmp: Path, *extra: str) -> subprocess.CompletedProcess[str]:
