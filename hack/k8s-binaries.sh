@@ -17,7 +17,9 @@
 #        version strings injected with -ldflags as the Kubernetes release build does;
 #      - etcd: go.etcd.io/etcd/server/v3 (hack/gobuild/etcd: the server's own main, its sibling
 #        modules replaced with published versions);
-#      - kwok: sigs.k8s.io/kwok/cmd/kwok (go install of the published module);
+#      - kwok: sigs.k8s.io/kwok/cmd/kwok from the published module, with one patch
+#        (hack/patches/kwok-*.patch: it deletes a pod only with a UID precondition, as the kubelet
+#        does; by name alone a late delete killed a new pod of the same name);
 #      - CoreDNS: github.com/coredns/coredns (hack/gobuild/coredns: coremain with the plugins a local
 #        cluster uses, CoreDNS's documented way to build a plugin subset).
 #
@@ -34,6 +36,11 @@ K8S_VERSION="${PHOENIX_K8S_VERSION:-$PINNED_K8S_VERSION}"
 K8S_VERSION="${K8S_VERSION#v}"
 ETCD_VERSION="${PHOENIX_ETCD_VERSION:-3.6.16}" # the etcd 3.6 line Kubernetes 1.34+ is tested with
 KWOK_VERSION="${PHOENIX_KWOK_VERSION:-0.8.0}"
+KWOK_PATCH="$REPO/hack/patches/kwok-${KWOK_VERSION}-delete-pod-uid-precondition.patch"
+# The version kwok reports: the release, plus the patch's digest when there is one, so that a cached
+# kwok without (or with another) patch is rebuilt.
+KWOK_BUILD="$KWOK_VERSION"
+[ -f "$KWOK_PATCH" ] && KWOK_BUILD="$KWOK_VERSION-phoenix.$(sha256sum "$KWOK_PATCH" | cut -c1-8)"
 COREDNS_VERSION=1.15.0 # pinned by hack/gobuild/coredns/go.mod
 K8S_COMMANDS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
 BINARIES=(etcd "${K8S_COMMANDS[@]}" kwok coredns)
@@ -54,7 +61,7 @@ version_ok() {
   [ -f "$f" ] && [ -x "$f" ] || return 1
   case "$(basename "$f")" in
     etcd) out=$("$f" --version 2>/dev/null) || return 1; [[ "$out" == *"etcd Version: ${ETCD_VERSION}"* ]] ;;
-    kwok) out=$("$f" --version 2>/dev/null) || return 1; [[ "$out" == *"${KWOK_VERSION}"* ]] ;;
+    kwok) out=$("$f" --version 2>/dev/null) || return 1; [[ "$out" == *"${KWOK_BUILD}"* ]] ;;
     coredns) out=$("$f" -version 2>/dev/null) || return 1; [[ "$out" == *"CoreDNS-${COREDNS_VERSION}"* ]] ;;
     kubectl) out=$("$f" version --client 2>/dev/null) || return 1; [[ "$out" == *"v${K8S_VERSION}"* ]] ;;
     *) out=$("$f" --version 2>/dev/null) || return 1; [[ "$out" == *"v${K8S_VERSION}"* ]] ;;
@@ -64,12 +71,12 @@ missing() { local b; for b in "${BINARIES[@]}"; do version_ok "$1/$b" || echo "$
 # The stamp records size and mtime of every binary once all passed version_ok, so the fast path
 # needs no exec (well under a second even on a loaded machine).
 # A binary the list gained since (absent) makes the stamp differ, so it is provisioned.
-stamp() { local b; for b in "${BINARIES[@]}"; do stat -L -c '%n %s %Y' "$BIN_DIR/$b" 2>/dev/null || echo "$b absent"; done; }
+stamp() { local b; echo "kwok $KWOK_BUILD"; for b in "${BINARIES[@]}"; do stat -L -c '%n %s %Y' "$BIN_DIR/$b" 2>/dev/null || echo "$b absent"; done; }
 all_ok() { [ -f "$BIN_DIR/.complete" ] && [ "$(cat "$BIN_DIR/.complete")" = "$(stamp)" ]; }
 
 # --- (a) fast path ----------------------------------------------------------------------------------
 if all_ok; then
-  log "cached: $BIN_DIR (Kubernetes v$K8S_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION)"
+  log "cached: $BIN_DIR (Kubernetes v$K8S_VERSION, etcd $ETCD_VERSION, kwok $KWOK_BUILD)"
   echo "$BIN_DIR"
   exit 0
 fi
@@ -184,9 +191,18 @@ if [[ " $todo " == *" etcd "* ]]; then
 fi
 
 if [[ " $todo " == *" kwok "* ]]; then
-  phase_start "build kwok $KWOK_VERSION"
-  GOBIN="$STAGE" go install -trimpath -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION" \
-    "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION" || die "go install sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION failed"
+  phase_start "build kwok $KWOK_BUILD"
+  src=$(go mod download -json "sigs.k8s.io/kwok@v$KWOK_VERSION" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+  [ -n "$src" ] || die "go mod download sigs.k8s.io/kwok@v$KWOK_VERSION gave no directory"
+  mod="$BUILD/kwok"
+  rm -rf "$mod"
+  cp -r "$src" "$mod"
+  chmod -R u+w "$mod"
+  if [ -f "$KWOK_PATCH" ]; then
+    patch -d "$mod" -p1 --forward --quiet <"$KWOK_PATCH" || die "patch $KWOK_PATCH does not apply to kwok $KWOK_VERSION"
+  fi
+  (cd "$mod" && go build -trimpath -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_BUILD" \
+    -o "$STAGE/kwok" ./cmd/kwok) || die "go build of kwok $KWOK_BUILD failed"
   phase_end
 fi
 

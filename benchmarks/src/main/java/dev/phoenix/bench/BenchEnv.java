@@ -55,10 +55,18 @@ public final class BenchEnv implements AutoCloseable {
 
     /** {@link #start()} with more kube-apiserver flags (the audit log of {@link AuditLog}). */
     public static BenchEnv start(List<String> apiServerFlags) throws IOException {
+        return start(apiServerFlags, b -> {});
+    }
+
+    /** {@link #start(List)}, the control plane further set up by {@code more}. */
+    public static BenchEnv start(
+            List<String> apiServerFlags, java.util.function.Consumer<ControlPlane.Builder> more)
+            throws IOException {
         long t0 = System.nanoTime();
         ControlPlane.Builder b =
                 ControlPlane.builder().withScheduler(true).withControllerManager(true);
         apiServerFlags.forEach(b::apiServerFlag);
+        more.accept(b);
         ControlPlane cp = b.build().start();
         BenchEnv env = new BenchEnv(cp);
         PhoenixStack.installCrd(env.admin);

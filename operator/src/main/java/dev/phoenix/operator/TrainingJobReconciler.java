@@ -5,6 +5,7 @@ import dev.phoenix.api.v1alpha1.TrainingJob;
 import dev.phoenix.operator.act.Actuator;
 import dev.phoenix.operator.act.EventRecorder;
 import dev.phoenix.operator.act.JobResources;
+import dev.phoenix.operator.act.LiveGang;
 import dev.phoenix.operator.act.StatusWriter;
 import dev.phoenix.operator.decide.Decider;
 import dev.phoenix.operator.decide.Decision;
@@ -12,6 +13,7 @@ import dev.phoenix.operator.decide.JobEvent;
 import dev.phoenix.operator.metrics.PhoenixMetrics;
 import dev.phoenix.operator.observe.JobObserver;
 import dev.phoenix.operator.observe.ObservedJob;
+import dev.phoenix.operator.observe.PodExpectations;
 import io.fabric8.kubernetes.api.model.ConfigMap;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.Node;
@@ -69,6 +71,10 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob> {
     private InformerEventSource<Pod, TrainingJob> podSource;
     private InformerEventSource<ConfigMap, TrainingJob> reportSource;
     private InformerEventSource<Node, TrainingJob> nodeSource;
+    private EventRecorder eventRecorder;
+
+    /** Pod creates and deletes sent here that the informer has not shown yet. */
+    private final PodExpectations expectations;
 
     /**
      * The owned objects besides pods and the report ConfigMap, watched so a deleted one is
@@ -81,6 +87,7 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob> {
         this.metrics = metrics;
         this.watchNodes = watchNodes;
         this.clock = clock;
+        this.expectations = new PodExpectations(clock);
     }
 
     @Override
@@ -93,6 +100,12 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob> {
                                 .withLabelSelector(Names.LABEL_JOB)
                                 .withSecondaryToPrimaryMapper(byJobLabel())
                                 .withNamespacesInheritedFromController()
+                                // Every add passes; it also meets a create expectation.
+                                .withOnAddFilter(
+                                        p -> {
+                                            expectations.delivered(p);
+                                            return true;
+                                        })
                                 .build(),
                         context);
         reportSource =
@@ -230,35 +243,43 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob> {
         KubernetesClient client = context.getClient();
         JobObserver observer =
                 new JobObserver(
-                        j ->
-                                podSource
-                                        .list(
+                                j ->
+                                        expectations.withCreated(
                                                 j.getMetadata().getNamespace(),
-                                                p ->
-                                                        j.getMetadata()
-                                                                .getName()
-                                                                .equals(
-                                                                        p.getMetadata()
-                                                                                .getLabels()
-                                                                                .get(
-                                                                                        Names
-                                                                                                .LABEL_JOB)))
-                                        .toList(),
-                        j ->
-                                reportSource.get(
-                                        new ResourceID(
-                                                Names.reportConfigMap(j.getMetadata().getName()),
-                                                j.getMetadata().getNamespace())),
-                        node -> nodeExists(client, node),
-                        clock,
-                        this::missingResources,
-                        j -> context.getPrimaryCache().list().toList());
+                                                j.getMetadata().getName(),
+                                                podSource
+                                                        .list(
+                                                                j.getMetadata().getNamespace(),
+                                                                p ->
+                                                                        j.getMetadata()
+                                                                                .getName()
+                                                                                .equals(
+                                                                                        p.getMetadata()
+                                                                                                .getLabels()
+                                                                                                .get(
+                                                                                                        Names
+                                                                                                                .LABEL_JOB)))
+                                                        .toList()),
+                                j ->
+                                        reportSource.get(
+                                                new ResourceID(
+                                                        Names.reportConfigMap(
+                                                                j.getMetadata().getName()),
+                                                        j.getMetadata().getNamespace())),
+                                node -> nodeExists(client, node),
+                                clock,
+                                this::missingResources,
+                                j -> context.getPrimaryCache().list().toList())
+                        .deletesSent(expectations::deleteSent);
 
         ObservedJob observed = observer.observe(job, Optional.empty());
+        LiveGang liveGang = null;
         if (aboutToStart(observed)) {
             // The next attempt resumes from status.latestCheckpoint: read the report live so that
-            // an
-            // emergency checkpoint reported while the old gang terminated is never missed.
+            // an emergency checkpoint reported while the old gang terminated is never missed. The
+            // live pod list that must show no older attempt before a gang starts goes out at the
+            // same time: two reads, one round trip.
+            liveGang = LiveGang.read(client, job);
             observed =
                     observer.observe(
                             job,
@@ -272,12 +293,18 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob> {
         }
         Decision decision = Decider.decide(observed);
 
+        Actuator actuator = new Actuator(client, liveGang, expectations);
         if (!SERIALIZATION
                 .asJson(decision.status())
                 .equals(SERIALIZATION.asJson(job.getStatus()))) {
             // A 409 here propagates: JOSDK retries the whole reconcile on fresh state, no action
-            // has run.
-            TrainingJob written = StatusWriter.write(client, job, decision.status());
+            // has run but the deletes of a gang the platform disrupted, which go out beside the
+            // write (Action.DeleteWorkers.withStatus).
+            TrainingJob written =
+                    actuator.alongside(
+                            job,
+                            decision.actions(),
+                            () -> StatusWriter.write(client, job, decision.status()));
             // The next reconcile (the pod events this write's actions cause come within
             // milliseconds) must see this write even before the informer delivers it; on the stale
             // cache it would only end in a 409 and a retry 200 ms later. JOSDK's temporary
@@ -289,12 +316,12 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob> {
         metrics.record(decision);
         boolean complete;
         try {
-            complete = new Actuator(client).execute(job, decision.actions());
+            complete = actuator.execute(job, decision.actions());
         } finally {
-            // After the actions: an event is one more request, and a recovery's pod calls should
-            // not wait for it. Recorded even when an action failed (the retry will not say it
-            // again).
-            EventRecorder events = new EventRecorder(client);
+            // After the actions, queued (EventRecorder writes in the background): an event is one
+            // more request, and neither this recovery's pod calls nor the next reconcile should
+            // wait for it. Recorded even when an action failed (the retry will not say it again).
+            EventRecorder events = events(client);
             for (JobEvent e : decision.events()) {
                 LOG.info("{} {}: {}", Names.describe(job), e.reason(), e.message());
                 events.record(job, e);
@@ -308,6 +335,14 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob> {
             control.rescheduleAfter(decision.requeueAfter());
         }
         return control;
+    }
+
+    /** One recorder (one ordered queue) for the operator's client. */
+    private synchronized EventRecorder events(KubernetesClient client) {
+        if (eventRecorder == null) {
+            eventRecorder = new EventRecorder(client);
+        }
+        return eventRecorder;
     }
 
     private static boolean aboutToStart(ObservedJob observed) {

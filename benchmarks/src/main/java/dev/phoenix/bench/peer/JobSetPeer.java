@@ -38,12 +38,18 @@ final class JobSetPeer implements Peer {
     private final Path kubeconfig;
     private final Path home;
     private final List<HasMetadata> webhooks = new ArrayList<>();
+    private final int qps;
     private Process process;
     private String ns;
 
-    JobSetPeer(KubernetesClient client, Path kubeconfig) {
+    /**
+     * @param qps the controller's client limits (JobSet's default is 500, burst 500; the benchmark
+     *     gives every component the same)
+     */
+    JobSetPeer(KubernetesClient client, Path kubeconfig, int qps) {
         this.client = client;
         this.kubeconfig = kubeconfig;
+        this.qps = qps;
         String dir = System.getenv("PHOENIX_JOBSET_DIR");
         if (dir == null || dir.isBlank()) {
             throw new IllegalStateException(
@@ -123,6 +129,9 @@ final class JobSetPeer implements Peer {
                         "\n",
                         "apiVersion: config.jobset.x-k8s.io/v1alpha1",
                         "kind: Configuration",
+                        "clientConnection:",
+                        "  qps: " + qps,
+                        "  burst: " + 2 * qps,
                         "internalCertManagement:",
                         "  enable: false",
                         "leaderElection:",

@@ -37,7 +37,7 @@ import java.util.stream.Collectors;
  * <pre>
  * java -cp … dev.phoenix.bench.peer.PeerRecoveryBench [--preemptions 50] [--replicas 2,64,1000]
  *     [--large-preemptions 10] [--peers bare,phoenix,job,jobset] [--job-preemptions 4]
- *     [--jobs 1000] [--chart target/peer-recovery.svg]
+ *     [--jobs 1000] [--chart target/peer-recovery.svg] [--component-qps 5000]
  * </pre>
  */
 public final class PeerRecoveryBench {
@@ -63,17 +63,26 @@ public final class PeerRecoveryBench {
         // Each client sends its own user agent: the API server's audit log counts every peer's
         // requests alike (AuditLog.source).
         AuditLog audit = AuditLog.in(Files.createTempDirectory("phoenix-bench-audit-"));
-        try (BenchEnv env = BenchEnv.start(audit.apiServerFlags())) {
+        // No client rate limit on the scheduler and the controller manager (the Job controller, and
+        // JobSet's child Jobs), as kwokctl sets up its simulated clusters (kube-api-qps 5000,
+        // burst 10000; KWOK's own client and Fabric8's have none): at the defaults (50/s) a
+        // 1,000-pod gang waits 20 s for its binds whoever recreates it, and the Job controller
+        // creates at 50/s where Phoenix does not.
+        int qps = Args.integer(a, "component-qps", 5000);
+        try (BenchEnv env =
+                BenchEnv.start(
+                        audit.apiServerFlags(), b -> b.componentClientLimits(qps, 2 * qps))) {
             env.kwok();
             env.operator(env.client(null, PhoenixPeer.USER_AGENT));
             KubernetesClient client = env.client(null, BENCH_USER_AGENT);
             ClusterDisruptions disruptions = new ClusterDisruptions(client);
+            Peers factory = new Peers(env, client, jobPreemptions, qps);
             for (int size : sizes) {
                 Map<String, List<GangRecovery>> bySize = new LinkedHashMap<>();
                 Map<String, Requests> requests = new LinkedHashMap<>();
                 List<String> notes = new ArrayList<>();
                 for (String id : peers) {
-                    try (Peer peer = peer(id.trim(), env, client, jobPreemptions)) {
+                    try (Peer peer = factory.peer(id)) {
                         String ns = env.namespace(peer.job() + "-" + size);
                         List<String> missing = new ArrayList<>();
                         Run run =
@@ -110,7 +119,7 @@ public final class PeerRecoveryBench {
                 requestTable(size, requests).print();
             }
             if (jobs > 0) {
-                manyJobs(env, client, peers, jobs, jobPreemptions, audit).print();
+                manyJobs(env, factory, peers, jobs, audit).print();
             }
         }
         RecoveryChart.write(chart, all);
@@ -119,16 +128,19 @@ public final class PeerRecoveryBench {
 
     static final String BENCH_USER_AGENT = "phoenix-bench";
 
-    static Peer peer(String id, BenchEnv env, KubernetesClient client, int jobPreemptions) {
-        return switch (id) {
-            case "phoenix" -> new PhoenixPeer(client);
-            case "job" -> new IndexedJobPeer(client, jobPreemptions);
-            case "jobset" -> new JobSetPeer(client, env.cp.kubeconfigPath());
-            case "bare" -> new BareClientPeer(env.client(null, BareClientPeer.USER_AGENT));
-            default ->
-                    throw new IllegalArgumentException(
-                            "unknown peer " + id + " (phoenix, job, jobset, bare)");
-        };
+    /** What every peer of one run is made from. */
+    record Peers(BenchEnv env, KubernetesClient client, int jobPreemptions, int componentQps) {
+        Peer peer(String id) {
+            return switch (id.trim()) {
+                case "phoenix" -> new PhoenixPeer(client);
+                case "job" -> new IndexedJobPeer(client, jobPreemptions);
+                case "jobset" -> new JobSetPeer(client, env.cp.kubeconfigPath(), componentQps);
+                case "bare" -> new BareClientPeer(env.client(null, BareClientPeer.USER_AGENT));
+                default ->
+                        throw new IllegalArgumentException(
+                                "unknown peer " + id + " (phoenix, job, jobset, bare)");
+            };
+        }
     }
 
     /** The peer's live pods (created, not being deleted, not gone), by name. */
@@ -213,13 +225,7 @@ public final class PeerRecoveryBench {
      * {@code n} one-pod workloads of each peer created at once: how long until every pod runs, and
      * the requests it took per workload.
      */
-    static Table manyJobs(
-            BenchEnv env,
-            KubernetesClient client,
-            List<String> peers,
-            int n,
-            int jobPreemptions,
-            AuditLog audit)
+    static Table manyJobs(BenchEnv env, Peers factory, List<String> peers, int n, AuditLog audit)
             throws Exception {
         Table t =
                 new Table(
@@ -238,9 +244,9 @@ public final class PeerRecoveryBench {
         Map<String, long[]> rows = new LinkedHashMap<>();
         Map<String, Double> requests = new LinkedHashMap<>();
         for (String id : peers) {
-            try (Peer peer = peer(id.trim(), env, client, jobPreemptions)) {
+            try (Peer peer = factory.peer(id)) {
                 String ns = env.namespace(peer.job() + "-many");
-                try (PodRecorder rec = new PodRecorder(client, ns)) {
+                try (PodRecorder rec = new PodRecorder(factory.client(), ns)) {
                     Instant from = Instant.now();
                     long t0 = System.nanoTime();
                     peer.startMany(ns, n);

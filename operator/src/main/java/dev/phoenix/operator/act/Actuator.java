@@ -3,13 +3,19 @@ package dev.phoenix.operator.act;
 import dev.phoenix.api.v1alpha1.TrainingJob;
 import dev.phoenix.operator.Names;
 import dev.phoenix.operator.decide.Action;
+import dev.phoenix.operator.observe.PodExpectations;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.fabric8.kubernetes.client.dsl.base.PatchContext;
 import io.fabric8.kubernetes.client.dsl.base.PatchType;
+import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Objects;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -27,9 +33,58 @@ public final class Actuator {
     static final int PARALLEL_CALLS = 32;
 
     private final KubernetesClient client;
+    private final LiveGang liveGang;
+    private final PodExpectations expectations;
 
-    public Actuator(KubernetesClient client) {
+    /** Actions {@link #alongside} already carried out (by identity). */
+    private final Set<Action> done = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
+
+    /**
+     * @param liveGang the job's pods as listed live before this reconcile decided, or null: then
+     *     the actuator lists them itself when a whole gang is about to start
+     * @param expectations where each pod it creates is recorded until the informer delivers it
+     */
+    public Actuator(KubernetesClient client, LiveGang liveGang, PodExpectations expectations) {
         this.client = client;
+        this.liveGang = liveGang;
+        this.expectations = expectations;
+    }
+
+    /**
+     * Runs {@code statusWrite} with the decision's {@link Action.DeleteWorkers#withStatus} deletes
+     * in flight beside it, and waits for both; {@link #execute} then skips those deletes. A
+     * recovery after a preemption saves the round trip of the write before the gang goes. The
+     * write's error comes first, then the deletes'.
+     */
+    public <T> T alongside(TrainingJob job, List<Action> actions, Supplier<T> statusWrite) {
+        List<Action.DeleteWorkers> early =
+                actions.stream()
+                        .filter(a -> a instanceof Action.DeleteWorkers d && d.withStatus())
+                        .map(a -> (Action.DeleteWorkers) a)
+                        .toList();
+        if (early.isEmpty()) {
+            return statusWrite.get();
+        }
+        CompletableFuture<Void> deletes =
+                CompletableFuture.runAsync(
+                        () -> early.forEach(d -> deleteWorkers(job, d)), Parallel.CALLS);
+        T written;
+        try {
+            written = statusWrite.get();
+        } finally {
+            // Never leave the deletes running into a retry of this reconcile (the write's error,
+            // if any, is the one that propagates).
+            deletes.exceptionally(e -> null).join();
+        }
+        try {
+            deletes.join();
+        } catch (CompletionException e) {
+            // The write went through; the retry finds the pods that were not deleted and deletes
+            // them (Decider.deleteAll skips only pods already deleting).
+            throw e.getCause() instanceof RuntimeException r ? r : e;
+        }
+        done.addAll(early);
+        return written;
     }
 
     /**
@@ -39,6 +94,9 @@ public final class Actuator {
     public boolean execute(TrainingJob job, List<Action> actions) {
         boolean complete = true;
         for (Action a : actions) {
+            if (done.contains(a)) {
+                continue;
+            }
             if (a instanceof Action.CreateWorkers c) {
                 complete &= createWorkers(job, c);
             } else if (a instanceof Action.DeleteWorkers d) {
@@ -96,14 +154,10 @@ public final class Actuator {
         }
         if (c.wholeGang()) {
             // The cache said no pod is left; the API server must agree before a new gang starts, so
-            // two
-            // attempts of one job can never run at once.
-            List<Pod> live =
-                    client.pods()
-                            .inNamespace(ns)
-                            .withLabel(Names.LABEL_JOB, job.getMetadata().getName())
-                            .list()
-                            .getItems();
+            // two attempts of one job can never run at once. Listed before the decision's status
+            // write at the
+            // latest: only this operator creates a job's pods, so none can appear in between.
+            List<Pod> live = (liveGang != null ? liveGang : LiveGang.read(client, job)).pods();
             boolean older =
                     live.stream()
                             .anyMatch(
@@ -153,7 +207,10 @@ public final class Actuator {
                 WorkerPodFactory.build(
                         job, rank, c.attempt(), c.resumeStep(), c.exactStep(), c.timeline());
         try {
-            client.pods().inNamespace(ns).resource(pod).create();
+            expectations.created(
+                    ns,
+                    job.getMetadata().getName(),
+                    client.pods().inNamespace(ns).resource(pod).create());
             return true;
         } catch (KubernetesClientException e) {
             if (e.getCode() != 409) {
@@ -178,6 +235,8 @@ public final class Actuator {
                     // A pod whose node is gone will never be confirmed dead by a kubelet; PodGC
                     // would force it too.
                     (t.force() ? pod.withGracePeriod(0) : pod).delete();
+                    // Also when it was gone already (an empty answer): either way it is deleting.
+                    expectations.deleteSent(ns, t.name(), t.attempt());
                     return true;
                 },
                 PARALLEL_CALLS);

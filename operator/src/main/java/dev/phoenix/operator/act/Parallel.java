@@ -17,7 +17,7 @@ import java.util.function.Function;
  */
 final class Parallel {
     /** Threads shared by every reconcile; calls mostly wait on the network. */
-    private static final ExecutorService CALLS =
+    static final ExecutorService CALLS =
             Executors.newCachedThreadPool(
                     r -> {
                         Thread t = new Thread(r, "phoenix-api-call");

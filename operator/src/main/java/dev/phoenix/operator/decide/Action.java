@@ -2,7 +2,7 @@ package dev.phoenix.operator.decide;
 
 import java.util.List;
 
-/** What the act step must do after the new status is persisted. */
+/** What the act step must do after the new status is persisted (see DeleteWorkers.withStatus). */
 public sealed interface Action {
     /**
      * Create the given ranks of an attempt (the whole gang on a start; only the missing ranks while
@@ -24,10 +24,20 @@ public sealed interface Action {
 
     /**
      * Delete worker pods with their grace period; {@code force} (grace 0) for pods whose node is
-     * gone.
+     * gone. {@code withStatus}: sent together with the status write instead of after it (the one
+     * exception to "after the new status is persisted"): only when the platform disrupted a pod of
+     * the attempt the status names and every target belongs to that attempt. Such a gang cannot go
+     * on whatever the write answers (its collective lost a rank), and a retry after a failed write
+     * finds its pods deleting and decides the same single preemption (a deleting pod counts as
+     * preempted, never as failed).
      */
-    record DeleteWorkers(List<Target> targets) implements Action {
-        public record Target(String name, boolean force) {}
+    record DeleteWorkers(List<Target> targets, boolean withStatus) implements Action {
+        public DeleteWorkers(List<Target> targets) {
+            this(targets, false);
+        }
+
+        /** A pod by name, with its attempt label (to tell it from a later pod of that name). */
+        public record Target(String name, int attempt, boolean force) {}
     }
 
     /**

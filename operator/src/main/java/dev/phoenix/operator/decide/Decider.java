@@ -717,7 +717,11 @@ public final class Decider {
                                 + " of at most "
                                 + spec.maxPreemptionsOrDefault()
                                 + ", not counted as a failure."));
-        endAttempt("Preemption", pod + ": " + why);
+        int attempt = s.attemptOrZero();
+        endAttempt(
+                "Preemption",
+                pod + ": " + why,
+                obs.workers().stream().allMatch(w -> w.attempt() == attempt));
     }
 
     private void failure(WorkerView w) {
@@ -834,12 +838,20 @@ public final class Decider {
 
     /** Records why the attempt ends, then tears the gang down. */
     private void endAttempt(String reason, String message) {
+        endAttempt(reason, message, false);
+    }
+
+    /**
+     * @param withStatus the platform disrupted this attempt and the cache holds no pod of another
+     *     attempt: the deletes go out with the status write (Action.DeleteWorkers)
+     */
+    private void endAttempt(String reason, String message, boolean withStatus) {
         recordEnd(reason, message);
         d.endedBy(reason);
         s.setPhase(Phase.Restarting);
         Conditions.set(s, Conditions.RESTARTING, true, reason, message, now, generation);
         Conditions.set(s, Conditions.RUNNING, false, reason, message, now, generation);
-        deleteAll(obs.workers());
+        deleteAll(obs.workers(), withStatus);
         if (obs.workers().isEmpty()) {
             // Every pod of the gang is already gone (vanished while the operator was down): no pod
             // event
@@ -960,13 +972,20 @@ public final class Decider {
     }
 
     private void deleteAll(List<WorkerView> workers) {
+        deleteAll(workers, false);
+    }
+
+    private void deleteAll(List<WorkerView> workers, boolean withStatus) {
         List<Action.DeleteWorkers.Target> targets =
                 workers.stream()
                         .filter(w -> !w.deleting() || w.nodeGone())
-                        .map(w -> new Action.DeleteWorkers.Target(w.name(), w.nodeGone()))
+                        .map(
+                                w ->
+                                        new Action.DeleteWorkers.Target(
+                                                w.name(), w.attempt(), w.nodeGone()))
                         .toList();
         if (!targets.isEmpty()) {
-            d.act(new Action.DeleteWorkers(targets));
+            d.act(new Action.DeleteWorkers(targets, withStatus));
         }
     }
 

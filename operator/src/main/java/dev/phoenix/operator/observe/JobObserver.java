@@ -28,6 +28,7 @@ public final class JobObserver {
     private final Clock clock;
     private final Function<TrainingJob, List<String>> missingResources;
     private final Function<TrainingJob, List<TrainingJob>> peers;
+    private Predicate<Pod> deleteSent = p -> false;
 
     /**
      * Largest value of the {@code checkpoint} and {@code progress} keys believed (the trainer
@@ -64,6 +65,16 @@ public final class JobObserver {
     }
 
     /**
+     * Pods this process has sent a delete for count as deleting before the cache shows their
+     * deletion timestamp (PodExpectations): the reconciles that follow a gang delete do not send it
+     * again.
+     */
+    public JobObserver deletesSent(Predicate<Pod> sent) {
+        this.deleteSent = sent;
+        return this;
+    }
+
+    /**
      * @param freshReport when present, used instead of the cached report ConfigMap: the reconciler
      *     reads it live right before starting an attempt, so a report written during the old gang's
      *     termination is never missed because of cache lag
@@ -84,7 +95,8 @@ public final class JobObserver {
                             pod.getMetadata().getName(),
                             rank,
                             attempt,
-                            pod.getMetadata().getDeletionTimestamp() != null,
+                            pod.getMetadata().getDeletionTimestamp() != null
+                                    || deleteSent.test(pod),
                             nodeGone,
                             PodClassifier.classify(pod, !nodeGone),
                             terminationReport(pod)));

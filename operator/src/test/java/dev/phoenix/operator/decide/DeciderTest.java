@@ -62,6 +62,8 @@ class DeciderTest {
         assertThat(d.status().getCurrentAttempt().getEndReason()).isEqualTo("Preemption");
         assertThat(d.actions()).singleElement().isInstanceOf(Action.DeleteWorkers.class);
         assertThat(((Action.DeleteWorkers) d.actions().get(0)).targets()).hasSize(2);
+        // The disrupted gang goes at once, beside the status write (every pod is of this attempt).
+        assertThat(((Action.DeleteWorkers) d.actions().get(0)).withStatus()).isTrue();
         assertThat(d.events()).extracting(JobEvent::reason).containsExactly("Preempted");
 
         // While the old pods terminate, nothing starts.
@@ -124,6 +126,37 @@ class DeciderTest {
         j.checkpoint(40, "t1").running();
         j.checkpoint(20, "t1").running();
         assertThat(j.job.getStatus().getLatestCheckpoint().getStep()).isEqualTo(40);
+    }
+
+    @Test
+    void onlyAPreemptionOfTheCurrentAttemptDeletesBesideTheStatusWrite() {
+        // A pod of another attempt in the cache means the cache and the status may disagree: the
+        // write must succeed (no 409) before anything is deleted.
+        Jobs j = new Jobs(2);
+        j.decide();
+        j.running();
+        j.set(1, PodOutcome.preempted("EvictionByEvictionAPI", "test"));
+        j.workers.add(
+                Jobs.worker(
+                        2,
+                        j.job.getStatus().getAttempt() + 1,
+                        PodOutcome.of(PodOutcome.Kind.RUNNING)));
+        Decision d = j.decide();
+        assertThat(d.status().getPreemptions()).isEqualTo(1);
+        Action.DeleteWorkers del = (Action.DeleteWorkers) d.actions().get(0);
+        assertThat(del.targets()).hasSize(3);
+        assertThat(del.withStatus()).isFalse();
+
+        // A failure is decided after the write, as every other action.
+        Jobs f = new Jobs(2);
+        f.decide();
+        f.running();
+        Decision failed = f.set(0, PodOutcome.failed(1, "Error", "exit 1")).decide();
+        assertThat(failed.status().getFailures()).isEqualTo(1);
+        assertThat(failed.actions())
+                .filteredOn(a -> a instanceof Action.DeleteWorkers)
+                .singleElement()
+                .satisfies(a -> assertThat(((Action.DeleteWorkers) a).withStatus()).isFalse());
     }
 
     @Test
