@@ -498,7 +498,7 @@ class TrainingJobOperatorIT {
         TrainingJob job = get(client, ns, "llm");
         assertThat(job.getStatus().getAttempt()).isEqualTo(1);
         assertThat(job.getStatus().getPhase().name()).isEqualTo("Running");
-        assertThat(events("llm")).extracting(Event::getReason).contains("ResourceRecreated");
+        awaitEvents("llm", "ResourceRecreated");
         // The recreated report ConfigMap works: a report reaches status.
         report(client, ns, "llm", 30, 1, "t1");
         await().atMost(TIMEOUT)
@@ -596,7 +596,7 @@ class TrainingJobOperatorIT {
                                     .contains("example.com/accelerator");
                         });
         assertThat(get(client, ns, "llm").getStatus().getPhase().name()).isEqualTo("Pending");
-        assertThat(events("llm")).extracting(Event::getReason).contains("WorkerNotStarting");
+        awaitEvents("llm", "WorkerNotStarting");
     }
 
     @Test
@@ -617,9 +617,7 @@ class TrainingJobOperatorIT {
                                                 .getData()
                                                 .get("checkpoint")
                                         == null);
-        assertThat(events("llm"))
-                .extracting(Event::getReason)
-                .contains("ReportRejected", "ReportCleared");
+        awaitEvents("llm", "ReportRejected", "ReportCleared");
         assertThat(get(client, ns, "llm").getStatus().getLatestCheckpoint())
                 .as("never believed")
                 .isNull();
@@ -732,6 +730,16 @@ class TrainingJobOperatorIT {
                             x.getMetadata().setFinalizers(f);
                             return x;
                         });
+    }
+
+    /** Events are written in the background (EventRecorder): they arrive within seconds. */
+    private void awaitEvents(String job, String... reasons) {
+        await().atMost(TIMEOUT)
+                .untilAsserted(
+                        () ->
+                                assertThat(events(job))
+                                        .extracting(Event::getReason)
+                                        .contains(reasons));
     }
 
     private List<Event> events(String job) {
