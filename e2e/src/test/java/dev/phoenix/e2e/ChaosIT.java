@@ -38,21 +38,23 @@ import org.assertj.core.api.SoftAssertions;
 import org.junit.jupiter.api.Test;
 
 /**
- * Chaos and fault injection, in real containers on two real nodes: 10 jobs at once (1 and 2
- * workers, three configurations) and a plan drawn up front for each job of what happens to it, each
- * fault fired when the job's own progress reaches the step the plan gives it (never by the clock,
- * so a slow or a fast machine meets the same plan):
+ * Chaos and fault injection, in real containers on two real nodes: {@link #JOBS} jobs at once (1
+ * and 2 workers, three configurations) and a plan drawn up front for each job of what happens to
+ * it, each fault fired when the job's own progress reaches the step the plan gives it (never by the
+ * clock, so a slow or a fast machine meets the same plan):
  *
  * <ul>
- *   <li>34 disruptions, one per attempt so that every job's count is known exactly: the Eviction
- *       API (DisruptionTarget EvictionByEvictionAPI: a preemption) or the trainer container
- *       SIGKILLed on its node (exit 137: a failure);
- *   <li>20 tamperings of the trainer's report ConfigMap (a value too large for status, a step
- *       beyond the job, a future attempt, a digest in a foreign format, another job's inventory,
- *       unreadable or impossible progress);
- *   <li>10 deletions of an owned object (report ConfigMap, headless Service, trainer RoleBinding);
- *   <li>the operator process SIGKILLed after 12 disruptions while at least 3 gangs train, and
- *       started again after 3 more disruptions (or 20 s), with disruptions while it is down.
+ *   <li>{@link #DISRUPTIONS} disruptions (20 for 6 jobs), one per attempt so that every job's count
+ *       is known exactly: the Eviction API (DisruptionTarget EvictionByEvictionAPI: a preemption)
+ *       or the trainer container SIGKILLed on its node (exit 137: a failure);
+ *   <li>{@link #TAMPERINGS} tamperings of the trainer's report ConfigMap (a value too large for
+ *       status, a step beyond the job, a future attempt, a digest in a foreign format, another
+ *       job's inventory, unreadable or impossible progress);
+ *   <li>{@link #DELETIONS} deletions of an owned object (report ConfigMap, headless Service,
+ *       trainer RoleBinding);
+ *   <li>the operator process SIGKILLed after {@link #OPERATOR_KILL_AT} disruptions while at least 3
+ *       gangs train, and started again after 3 more disruptions (or 20 s), with disruptions while
+ *       it is down.
  * </ul>
  *
  * <p>Every job must succeed with the exact final state of its uninterrupted reference, count
@@ -64,11 +66,17 @@ import org.junit.jupiter.api.Test;
  * count to expect: PreemptionExactnessIT and NodeHeartbeatLossIT cover them.
  */
 class ChaosIT {
-    static final int JOBS = 10;
-    static final int DISRUPTIONS = 34;
-    static final int TAMPERINGS = 20;
-    static final int DELETIONS = 10;
-    static final int OPERATOR_KILL_AT = 12;
+    /**
+     * Jobs at once: 6 in the test suite (20 disruptions, 12 tamperings covering every kind, 6
+     * deletions covering every owned object; about 5 minutes of a 2-core CI run), more with {@code
+     * -Dphoenix.chaos.jobs=10} (32 disruptions, 20 tamperings, 10 deletions). The counts follow.
+     */
+    static final int JOBS = Math.max(3, Integer.getInteger("phoenix.chaos.jobs", 6));
+
+    static final int DISRUPTIONS = 3 * JOBS + 2;
+    static final int TAMPERINGS = 2 * JOBS;
+    static final int DELETIONS = JOBS;
+    static final int OPERATOR_KILL_AT = DISRUPTIONS * 2 / 5;
 
     /**
      * Long enough that every job's plan fits between step 40 and its end; each step sleeps 50 ms,
