@@ -118,12 +118,13 @@ public final class PeerRecoveryBench {
                 table(size, bySize, notes).print();
                 requestTable(size, requests).print();
             }
+            // The chart first: the recoveries are measured, whatever the many-jobs part does.
+            RecoveryChart.write(chart, all);
+            BenchEnv.log("chart: %s", chart.toAbsolutePath());
             if (jobs > 0) {
                 manyJobs(env, factory, peers, jobs, audit).print();
             }
         }
-        RecoveryChart.write(chart, all);
-        BenchEnv.log("chart: %s", chart.toAbsolutePath());
     }
 
     static final String BENCH_USER_AGENT = "phoenix-bench";
