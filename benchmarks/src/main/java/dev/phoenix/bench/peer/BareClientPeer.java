@@ -44,18 +44,28 @@ final class BareClientPeer implements Peer {
     private int generation;
     private boolean restarting;
 
-    BareClientPeer(KubernetesClient client) {
+    /**
+     * With a headless Service over the gang and every pod named in it (hostname + subdomain), as
+     * Phoenix and JobSet give each rank its DNS name: the same gang, so that the endpoint
+     * controllers' writes for it (per pod change) load the API server as they do for those peers.
+     */
+    private final boolean gangService;
+
+    BareClientPeer(KubernetesClient client, boolean gangService) {
         this.client = client;
+        this.gangService = gangService;
     }
 
     @Override
     public String name() {
-        return "bare client (watch, delete gang, create gang)";
+        return gangService
+                ? "bare client + the gang's headless Service (per-pod DNS, as Phoenix and JobSet)"
+                : "bare client (watch, delete gang, create gang)";
     }
 
     @Override
     public String job() {
-        return "bare";
+        return gangService ? "baredns" : "bare";
     }
 
     @Override
@@ -116,6 +126,26 @@ final class BareClientPeer implements Peer {
                                     }
                                 },
                                 0);
+        if (gangService) {
+            client.services()
+                    .inNamespace(ns)
+                    .resource(
+                            new io.fabric8.kubernetes.api.model.ServiceBuilder()
+                                    .withNewMetadata()
+                                    .withName(job())
+                                    .endMetadata()
+                                    .withNewSpec()
+                                    .withClusterIP("None")
+                                    .withPublishNotReadyAddresses(true)
+                                    .withSelector(Map.of(SimulatedPods.JOB_LABEL, job()))
+                                    .addNewPort()
+                                    .withName("rendezvous")
+                                    .withPort(29500)
+                                    .endPort()
+                                    .endSpec()
+                                    .build())
+                    .create();
+        }
         generation = 1;
         all(ranks(), this::create);
         loop = new Thread(this::run, "bare-client");
@@ -188,6 +218,10 @@ final class BareClientPeer implements Peer {
                         .endMetadata()
                         .withSpec(template.getSpec())
                         .build();
+        if (gangService) {
+            pod.getSpec().setHostname(pod.getMetadata().getName());
+            pod.getSpec().setSubdomain(job());
+        }
         client.pods().inNamespace(ns).resource(pod).create();
     }
 

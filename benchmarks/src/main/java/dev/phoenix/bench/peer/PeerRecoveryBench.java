@@ -136,10 +136,13 @@ public final class PeerRecoveryBench {
                 case "phoenix" -> new PhoenixPeer(client);
                 case "job" -> new IndexedJobPeer(client, jobPreemptions);
                 case "jobset" -> new JobSetPeer(client, env.cp.kubeconfigPath(), componentQps);
-                case "bare" -> new BareClientPeer(env.client(null, BareClientPeer.USER_AGENT));
+                case "bare" ->
+                        new BareClientPeer(env.client(null, BareClientPeer.USER_AGENT), false);
+                case "bare-dns" ->
+                        new BareClientPeer(env.client(null, BareClientPeer.USER_AGENT), true);
                 default ->
                         throw new IllegalArgumentException(
-                                "unknown peer " + id + " (phoenix, job, jobset, bare)");
+                                "unknown peer " + id + " (phoenix, job, jobset, bare, bare-dns)");
             };
         }
     }
@@ -421,6 +424,18 @@ public final class PeerRecoveryBench {
         }
     }
 
+    /** The p50 of the peer whose row label starts with {@code prefix}; NaN when it did not run. */
+    private static double floor(
+            Map<String, List<GangRecovery>> bySize,
+            String prefix,
+            Function<List<GangRecovery>, Stats> running) {
+        return bySize.entrySet().stream()
+                .filter(e -> e.getKey().startsWith(prefix) && !e.getValue().isEmpty())
+                .map(e -> running.apply(e.getValue()).p50())
+                .findFirst()
+                .orElse(Double.NaN);
+    }
+
     static Table table(int replicas, Map<String, List<GangRecovery>> bySize, List<String> notes) {
         Table t =
                 new Table(
@@ -435,16 +450,12 @@ public final class PeerRecoveryBench {
                         "observed → old pods gone p50",
                         "observed → replacements created p50 / p95 / max",
                         "observed → all running p50 / p95 / max",
-                        "all running p50 ÷ bare-client floor");
+                        "all running p50 ÷ bare-client floor",
+                        "÷ floor with the gang's Service (bare-dns)");
         Function<List<GangRecovery>, Stats> running =
                 rs -> Stats.of(GangRecovery.col(rs, GangRecovery::running));
-        List<GangRecovery> floorRs =
-                bySize.entrySet().stream()
-                        .filter(e -> e.getKey().startsWith("bare client"))
-                        .map(Map.Entry::getValue)
-                        .findFirst()
-                        .orElse(List.of());
-        double floor = running.apply(floorRs).p50();
+        double floor = floor(bySize, "bare client (", running);
+        double sameGang = floor(bySize, "bare client + ", running);
         for (var e : bySize.entrySet()) {
             List<GangRecovery> rs = e.getValue();
             Stats gone = Stats.of(GangRecovery.col(rs, GangRecovery::oldGone));
@@ -456,7 +467,8 @@ public final class PeerRecoveryBench {
                     Stats.ms(gone.p50()),
                     created.summary("%.0f") + " ms",
                     run.summary("%.0f") + " ms",
-                    Stats.ratio(run.p50(), floor));
+                    Stats.ratio(run.p50(), floor),
+                    Double.isNaN(sameGang) ? "" : Stats.ratio(run.p50(), sameGang));
         }
         t.note(
                 "Observed = this JVM's pod watch sees the victim's DisruptionTarget condition or deletion"

@@ -135,13 +135,22 @@ class ClusterServicesIT {
         StringBuilder sb = new StringBuilder();
         for (String tool : List.of("iptables-save", "ip6tables-save")) {
             Commands.Result r = Commands.run(60, List.of(tool));
-            // counters and the header/footer timestamps change between runs; the rules are what
-            // must be equal
-            r.output()
-                    .lines()
-                    .filter(l -> !l.startsWith("#"))
-                    .map(l -> l.replaceAll("\\[\\d+:\\d+\\]", ""))
-                    .forEach(l -> sb.append(l).append('\n'));
+            // Counters and the header/footer timestamps change between runs; the rules and the
+            // chains are what must be equal, by table. An empty table with only its built-in
+            // chains at ACCEPT is no table: on a fresh machine iptables-save prints nothing before
+            // the first kube-proxy and the empty tables it leaves after.
+            String table = "";
+            for (String l : r.output().lines().toList()) {
+                String line = l.replaceAll("\\[\\d+:\\d+\\]", "").strip();
+                if (line.startsWith("*")) {
+                    table = line.substring(1);
+                } else if (line.startsWith("-")
+                        || (line.startsWith(":")
+                                && !line.matches(
+                                        ":(PREROUTING|INPUT|FORWARD|OUTPUT|POSTROUTING) ACCEPT"))) {
+                    sb.append(tool).append(' ').append(table).append(' ').append(line).append('\n');
+                }
+            }
         }
         return sb.toString();
     }
