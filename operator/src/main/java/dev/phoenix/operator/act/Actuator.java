@@ -155,8 +155,8 @@ public final class Actuator {
         if (c.wholeGang()) {
             // The cache said no pod is left; the API server must agree before a new gang starts, so
             // two attempts of one job can never run at once. Listed before the decision's status
-            // write at the
-            // latest: only this operator creates a job's pods, so none can appear in between.
+            // write at the latest: only this operator creates a job's pods, so none can appear in
+            // between.
             List<Pod> live = (liveGang != null ? liveGang : LiveGang.read(client, job)).pods();
             boolean older =
                     live.stream()
