@@ -57,12 +57,6 @@ public final class EventRecorder {
         writer.execute(() -> write(job, e, event));
     }
 
-    /** Waits until every queued event is written (or {@code timeout} passed); for shutdown. */
-    public void flush(java.time.Duration timeout) throws InterruptedException {
-        writer.shutdown();
-        writer.awaitTermination(timeout.toMillis(), TimeUnit.MILLISECONDS);
-    }
-
     private static Event event(TrainingJob job, JobEvent e) {
         String now = Instant.now().toString();
         Event event =
