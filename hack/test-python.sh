@@ -28,7 +28,8 @@ else
   log "mypy found problems"; exit 1
 fi
 
-CORES=$(nproc 2>/dev/null || echo 1)
+# Not plain nproc: it answers OMP_NUM_THREADS (hack/test.sh sets 1), and CI ran on 1 worker.
+CORES=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc 2>/dev/null || echo 1)
 WORKERS=${PHOENIX_PYTEST_WORKERS:-$(( CORES < 4 ? CORES : 4 ))}
 XDIST=(-n "$WORKERS")
 [ "$WORKERS" = 0 ] || XDIST+=(--dist loadgroup --no-loadscope-reorder)
