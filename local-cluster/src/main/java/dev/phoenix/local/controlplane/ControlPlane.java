@@ -332,8 +332,8 @@ public final class ControlPlane implements AutoCloseable {
         }
         ManagedProcess scheduler = null;
         if (options.scheduler) {
-            // The scheduler's client limits (qps 50, burst 100 by default) have no flag any more:
-            // only its configuration file sets them.
+            // The scheduler's client limits (qps 50, burst 100 by default) in its configuration
+            // file, the supported way (its --kube-api-qps flag is deprecated).
             Path schedulerConfig = workDir.resolve("kube-scheduler.yaml");
             Files.writeString(
                     schedulerConfig,

@@ -14,7 +14,6 @@ import java.util.List;
 import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionException;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -76,13 +75,10 @@ public final class Actuator {
             // if any, is the one that propagates).
             deletes.exceptionally(e -> null).join();
         }
-        try {
-            deletes.join();
-        } catch (CompletionException e) {
-            // The write went through; the retry finds the pods that were not deleted and deletes
-            // them (Decider.deleteAll skips only pods already deleting).
-            throw e.getCause() instanceof RuntimeException r ? r : e;
-        }
+        // The write went through; if a delete failed, its error propagates and the retry finds
+        // the pods that were not deleted and deletes them (Decider.deleteAll skips only pods
+        // already deleting).
+        Parallel.join(deletes);
         done.addAll(early);
         return written;
     }

@@ -6,7 +6,6 @@ import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionException;
 
 /**
  * A job's pods as the API server lists them (not the cache), read in the background. Before a whole
@@ -36,10 +35,6 @@ public final class LiveGang {
 
     /** The listed pods; the list's own error if it failed. */
     List<Pod> pods() {
-        try {
-            return pods.join();
-        } catch (CompletionException e) {
-            throw e.getCause() instanceof RuntimeException r ? r : e;
-        }
+        return Parallel.join(pods);
     }
 }

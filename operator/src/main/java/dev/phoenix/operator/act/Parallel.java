@@ -27,6 +27,15 @@ final class Parallel {
 
     private Parallel() {}
 
+    /** The future's value; a failed call's own RuntimeException (not a CompletionException). */
+    static <T> T join(CompletableFuture<T> future) {
+        try {
+            return future.join();
+        } catch (CompletionException e) {
+            throw e.getCause() instanceof RuntimeException r ? r : e;
+        }
+    }
+
     static <T, R> List<R> map(List<T> items, Function<T, R> call, int limit) {
         if (items.size() <= 1) {
             return items.stream().map(call).toList();

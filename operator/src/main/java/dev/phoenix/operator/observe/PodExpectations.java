@@ -1,5 +1,6 @@
 package dev.phoenix.operator.observe;
 
+import dev.phoenix.operator.Names;
 import io.fabric8.kubernetes.api.model.Pod;
 import java.time.Clock;
 import java.time.Duration;
@@ -39,26 +40,8 @@ public final class PodExpectations {
      */
     private final Map<String, Instant> deletesSent = new ConcurrentHashMap<>();
 
-    /** Records a delete the API server accepted (200) or answered 404 to. */
-    public void deleteSent(String namespace, String pod, int attempt) {
-        Instant now = clock.instant();
-        deletesSent.values().removeIf(at -> now.isAfter(at.plus(PATIENCE)));
-        deletesSent.put(namespace + "/" + pod + "/" + attempt, now);
-    }
-
-    /** True when this process sent a delete for this pod (its name and attempt label). */
-    public boolean deleteSent(Pod pod) {
-        var labels = pod.getMetadata().getLabels();
-        String attempt =
-                labels == null ? null : labels.get(dev.phoenix.operator.Names.LABEL_ATTEMPT);
-        return attempt != null
-                && deletesSent.containsKey(
-                        pod.getMetadata().getNamespace()
-                                + "/"
-                                + pod.getMetadata().getName()
-                                + "/"
-                                + attempt);
-    }
+    /** When the delete expectations were last swept of expired entries. */
+    private volatile Instant swept = Instant.EPOCH;
 
     private final Clock clock;
 
@@ -66,12 +49,39 @@ public final class PodExpectations {
         this.clock = clock;
     }
 
+    private static String key(String namespace, String name) {
+        return namespace + "/" + name;
+    }
+
+    /** Records a delete the API server accepted (200) or answered 404 to. */
+    public void deleteSent(String namespace, String pod, int attempt) {
+        Instant now = clock.instant();
+        // A 1,000-pod gang delete records 1,000 entries: sweep the expired ones once a second, not
+        // on every call (that was a scan of the whole map per pod).
+        if (now.isAfter(swept.plusSeconds(1))) {
+            swept = now;
+            deletesSent.values().removeIf(at -> now.isAfter(at.plus(PATIENCE)));
+        }
+        deletesSent.put(key(namespace, pod) + "/" + attempt, now);
+    }
+
+    /** True when this process sent a delete for this pod (its name and attempt label). */
+    public boolean deleteSent(Pod pod) {
+        var labels = pod.getMetadata().getLabels();
+        String attempt = labels == null ? null : labels.get(Names.LABEL_ATTEMPT);
+        return attempt != null
+                && deletesSent.containsKey(
+                        key(pod.getMetadata().getNamespace(), pod.getMetadata().getName())
+                                + "/"
+                                + attempt);
+    }
+
     /** Records the pod the API server returned for a create (it carries the UID). */
     public void created(String namespace, String job, Pod pod) {
         if (pod == null || pod.getMetadata() == null || pod.getMetadata().getUid() == null) {
             return;
         }
-        byJob.computeIfAbsent(namespace + "/" + job, k -> new ConcurrentHashMap<>())
+        byJob.computeIfAbsent(key(namespace, job), k -> new ConcurrentHashMap<>())
                 .put(pod.getMetadata().getName(), new Expected(pod, clock.instant()));
     }
 
@@ -83,9 +93,9 @@ public final class PodExpectations {
         String job =
                 pod.getMetadata().getLabels() == null
                         ? null
-                        : pod.getMetadata().getLabels().get(dev.phoenix.operator.Names.LABEL_JOB);
+                        : pod.getMetadata().getLabels().get(Names.LABEL_JOB);
         Map<String, Expected> expected =
-                job == null ? null : byJob.get(pod.getMetadata().getNamespace() + "/" + job);
+                job == null ? null : byJob.get(key(pod.getMetadata().getNamespace(), job));
         if (expected == null) {
             return;
         }
@@ -101,27 +111,22 @@ public final class PodExpectations {
      * Expectations the cache has met (or that timed out) are dropped.
      */
     public List<Pod> withCreated(String namespace, String job, List<Pod> cached) {
-        Map<String, Expected> expected = byJob.get(namespace + "/" + job);
+        Map<String, Expected> expected = byJob.get(key(namespace, job));
         if (expected == null) {
             return cached;
         }
         if (expected.isEmpty()) {
-            byJob.remove(namespace + "/" + job, expected);
+            byJob.remove(key(namespace, job), expected);
             return cached;
         }
-        Map<String, String> cachedUids =
-                cached.stream()
-                        .collect(
-                                Collectors.toMap(
-                                        p -> p.getMetadata().getName(),
-                                        p -> Objects.toString(p.getMetadata().getUid(), ""),
-                                        (a, b) -> a));
+        // Any cached pod of the name ends the wait: its own UID (delivered) or another (the cache
+        // is past it; a create of an existing name would have answered 409).
+        Set<String> cachedNames =
+                cached.stream().map(p -> p.getMetadata().getName()).collect(Collectors.toSet());
         Instant now = clock.instant();
         List<Pod> out = new ArrayList<>(cached);
         for (var e : expected.entrySet()) {
-            String uid = e.getValue().pod().getMetadata().getUid();
-            String seen = cachedUids.get(e.getKey());
-            if (seen != null || now.isAfter(e.getValue().at().plus(PATIENCE))) {
+            if (cachedNames.contains(e.getKey()) || now.isAfter(e.getValue().at().plus(PATIENCE))) {
                 // Delivered (this UID), replaced (another UID: the cache is past it), or given up.
                 expected.remove(e.getKey(), e.getValue());
             } else {
@@ -129,7 +134,7 @@ public final class PodExpectations {
             }
         }
         if (expected.isEmpty()) {
-            byJob.remove(namespace + "/" + job, expected);
+            byJob.remove(key(namespace, job), expected);
         }
         return out;
     }
