@@ -7,12 +7,22 @@ import io.fabric8.kubernetes.api.model.batch.v1.JobSpecBuilder;
 import java.util.Map;
 
 /**
- * The pod every peer runs: one container asking for one GPU, as a training worker does, placed by
- * the scheduler on KWOK's simulated node (which has GPUs and never pulls the image).
+ * The pod every peer runs, Phoenix included: one container asking for one GPU with its checkpoint
+ * volume, as a training worker does, placed by the scheduler on KWOK's simulated node (which has
+ * GPUs and never pulls the image). Each controller adds only what it adds to every pod it makes.
  */
 final class SimulatedPods {
     static final String JOB_LABEL = "phoenix.dev/job";
     static final String ATTEMPT_LABEL = "phoenix.dev/attempt";
+
+    /**
+     * The checkpoint volume every worker mounts (a trainer that resumes needs one, whoever restarts
+     * it; Phoenix refuses a template without it). KWOK mounts nothing.
+     */
+    static final String CHECKPOINTS = "checkpoints";
+
+    static final String CHECKPOINT_MOUNT = "/checkpoints";
+    static final String CHECKPOINT_ROOT = "/tmp/phoenix-bench/checkpoints/";
 
     private SimulatedPods() {}
 
@@ -55,7 +65,18 @@ final class SimulatedPods {
                 .withRequests(Map.of("cpu", new Quantity("10m"), "memory", new Quantity("64Mi")))
                 .withLimits(Map.of("nvidia.com/gpu", new Quantity("1")))
                 .endResources()
+                .addNewVolumeMount()
+                .withName(CHECKPOINTS)
+                .withMountPath(CHECKPOINT_MOUNT)
+                .endVolumeMount()
                 .endContainer()
+                .addNewVolume()
+                .withName(CHECKPOINTS)
+                .withNewHostPath()
+                .withPath(CHECKPOINT_ROOT + job)
+                .withType("DirectoryOrCreate")
+                .endHostPath()
+                .endVolume()
                 .endSpec()
                 .build();
     }

@@ -25,6 +25,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.Set;
+import java.util.stream.Collectors;
 
 /**
  * The decide step of observe → decide → act: a pure function from what was observed to the next
@@ -567,11 +569,13 @@ public final class Decider {
                                     + " with the new pod template"));
             return;
         }
+        // A set, not a scan per rank: at 1,000 ranks a scan per rank was a million comparisons on
+        // every pod event, the operator's largest CPU cost during a large gang's recovery.
+        Set<Integer> present = current.stream().map(WorkerView::rank).collect(Collectors.toSet());
         List<Integer> missing = new ArrayList<>();
         for (int r = 0; r < worldSize; r++) {
-            int rank = r;
-            if (current.stream().noneMatch(w -> w.rank() == rank)) {
-                missing.add(rank);
+            if (!present.contains(r)) {
+                missing.add(r);
             }
         }
         Optional<WorkerView> preempted = first(current, Kind.PREEMPTED);

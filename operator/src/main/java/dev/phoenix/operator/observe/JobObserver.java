@@ -8,6 +8,7 @@ import io.fabric8.kubernetes.api.model.Pod;
 import java.time.Clock;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -81,25 +82,14 @@ public final class JobObserver {
      */
     public ObservedJob observe(TrainingJob job, Optional<ConfigMap> freshReport) {
         List<WorkerView> workers = new ArrayList<>();
+        // A gang's pods share a few nodes: one lookup per node, not per pod.
+        Map<String, Boolean> nodes = new HashMap<>();
+        Predicate<String> nodeKnown = node -> nodes.computeIfAbsent(node, nodeExists::test);
         for (Pod pod : pods.apply(job)) {
-            Map<String, String> labels = pod.getMetadata().getLabels();
-            Integer rank = parseInt(labels.get(Names.LABEL_RANK));
-            Integer attempt = parseInt(labels.get(Names.LABEL_ATTEMPT));
-            if (rank == null || attempt == null) {
-                continue; // not a worker Phoenix created
+            WorkerView w = view(pod, nodeKnown, deleteSent);
+            if (w != null) {
+                workers.add(w);
             }
-            String node = pod.getSpec() == null ? null : pod.getSpec().getNodeName();
-            boolean nodeGone = node != null && !nodeExists.test(node);
-            workers.add(
-                    new WorkerView(
-                            pod.getMetadata().getName(),
-                            rank,
-                            attempt,
-                            pod.getMetadata().getDeletionTimestamp() != null
-                                    || deleteSent.test(pod),
-                            nodeGone,
-                            PodClassifier.classify(pod, !nodeGone),
-                            terminationReport(pod)));
         }
         workers.sort(
                 Comparator.comparingInt(WorkerView::attempt).thenComparingInt(WorkerView::rank));
@@ -126,6 +116,35 @@ public final class JobObserver {
                 peers.apply(job),
                 cm.map(c -> c.getMetadata().getResourceVersion()).orElse(null),
                 clock.instant());
+    }
+
+    /**
+     * A worker pod as the decision sees it: everything the decider reads of a pod is in this view,
+     * so an update that leaves it equal cannot change a decision (the pod informer's update filter
+     * relies on that).
+     *
+     * @param nodeExists whether the pod's node exists
+     * @param deleteSent whether this process sent a delete for the pod
+     * @return null for a pod without Phoenix's rank and attempt labels (not a worker Phoenix made)
+     */
+    public static WorkerView view(
+            Pod pod, Predicate<String> nodeExists, Predicate<Pod> deleteSent) {
+        Map<String, String> labels = pod.getMetadata().getLabels();
+        Integer rank = labels == null ? null : parseInt(labels.get(Names.LABEL_RANK));
+        Integer attempt = labels == null ? null : parseInt(labels.get(Names.LABEL_ATTEMPT));
+        if (rank == null || attempt == null) {
+            return null;
+        }
+        String node = pod.getSpec() == null ? null : pod.getSpec().getNodeName();
+        boolean nodeGone = node != null && !nodeExists.test(node);
+        return new WorkerView(
+                pod.getMetadata().getName(),
+                rank,
+                attempt,
+                pod.getMetadata().getDeletionTimestamp() != null || deleteSent.test(pod),
+                nodeGone,
+                PodClassifier.classify(pod, !nodeGone),
+                terminationReport(pod));
     }
 
     /**
