@@ -117,7 +117,16 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob> {
                         context);
         // A job's pods by job: a reconcile reads its gang from this index instead of filtering
         // every cached pod of the namespace (one job's 1,000 pods, or 1,000 jobs' pods).
-        podSource.addIndexers(Map.of(PODS_BY_JOB, p -> List.of(jobKey(p))));
+        podSource.addIndexers(
+                Map.of(
+                        PODS_BY_JOB,
+                        p ->
+                                List.of(
+                                        jobKey(
+                                                p.getMetadata().getNamespace(),
+                                                p.getMetadata()
+                                                        .getLabels()
+                                                        .get(Names.LABEL_JOB)))));
         reportSource =
                 new InformerEventSource<>(
                         InformerEventSourceConfiguration.from(ConfigMap.class, TrainingJob.class)
@@ -160,11 +169,12 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob> {
 
     private static final String PODS_BY_JOB = "phoenix.dev/pods-by-job";
 
-    /** namespace/job of a pod (the informer selects only pods with the job label). */
-    private static String jobKey(Pod p) {
-        return p.getMetadata().getNamespace()
-                + "/"
-                + p.getMetadata().getLabels().get(Names.LABEL_JOB);
+    /**
+     * The {@link #PODS_BY_JOB} key of a job's pods (the informer selects only pods with the job
+     * label).
+     */
+    private static String jobKey(String namespace, String job) {
+        return namespace + "/" + job;
     }
 
     /**
@@ -286,9 +296,9 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob> {
                                                 j.getMetadata().getName(),
                                                 podSource.byIndex(
                                                         PODS_BY_JOB,
-                                                        j.getMetadata().getNamespace()
-                                                                + "/"
-                                                                + j.getMetadata().getName())),
+                                                        jobKey(
+                                                                j.getMetadata().getNamespace(),
+                                                                j.getMetadata().getName()))),
                                 j ->
                                         reportSource.get(
                                                 new ResourceID(

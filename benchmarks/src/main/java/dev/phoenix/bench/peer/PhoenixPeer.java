@@ -3,7 +3,6 @@ package dev.phoenix.bench.peer;
 import dev.phoenix.api.v1alpha1.TrainingJob;
 import dev.phoenix.e2e.JobConfig;
 import dev.phoenix.e2e.TrainingJobs;
-import io.fabric8.kubernetes.api.model.PodTemplateSpec;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import java.nio.file.Path;
 import java.util.Map;
@@ -49,19 +48,13 @@ final class PhoenixPeer implements Peer {
         // A location of its own per job: Phoenix rejects two live jobs on one checkpoint location
         // (InvalidSpec), as the first run of --jobs did for 999 of its 1,000 jobs. The pods are
         // simulated: nothing is written there.
-        TrainingJob job =
-                TrainingJobs.job(ns, name, cfg, Path.of(SimulatedPods.CHECKPOINT_ROOT, ns, name));
+        Path checkpoints = Path.of(SimulatedPods.CHECKPOINT_ROOT, ns, name);
+        TrainingJob job = TrainingJobs.job(ns, name, cfg, checkpoints);
         // The same pod as every other peer's (not the e2e trainer's, with its image, arguments,
         // JVM options, scratch volumes and security context: 2.6 KB of pod where the others
         // have 0.6): only what Phoenix adds to each pod (its contract variables, labels, owner,
         // hostname) differs.
-        PodTemplateSpec template = SimulatedPods.template(name, Map.of());
-        template.getSpec()
-                .getVolumes()
-                .get(0)
-                .getHostPath()
-                .setPath(Path.of(SimulatedPods.CHECKPOINT_ROOT, ns, name).toString());
-        job.getSpec().setTemplate(template);
+        job.getSpec().setTemplate(SimulatedPods.template(name, Map.of(), checkpoints.toString()));
         job.getSpec().getCheckpoint().setPath(SimulatedPods.CHECKPOINT_MOUNT);
         client.resource(job).create();
     }

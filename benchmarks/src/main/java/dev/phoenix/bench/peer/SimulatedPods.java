@@ -50,6 +50,12 @@ final class SimulatedPods {
     }
 
     static PodTemplateSpec template(String job, Map<String, String> extraLabels) {
+        return template(job, extraLabels, CHECKPOINT_ROOT + job);
+    }
+
+    /** {@link #template(String, Map)} with its checkpoint volume on {@code checkpointDir}. */
+    static PodTemplateSpec template(
+            String job, Map<String, String> extraLabels, String checkpointDir) {
         return new PodTemplateSpecBuilder()
                 .withNewMetadata()
                 .addToLabels(JOB_LABEL, job)
@@ -73,7 +79,7 @@ final class SimulatedPods {
                 .addNewVolume()
                 .withName(CHECKPOINTS)
                 .withNewHostPath()
-                .withPath(CHECKPOINT_ROOT + job)
+                .withPath(checkpointDir)
                 .withType("DirectoryOrCreate")
                 .endHostPath()
                 .endVolume()

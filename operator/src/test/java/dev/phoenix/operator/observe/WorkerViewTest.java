@@ -67,12 +67,7 @@ class WorkerViewTest {
         // A deleting pod has ended as far as the gang is concerned (PodClassifier): the event that
         // shows the mark always reaches the reconciler.
         Pod before = running().build();
-        Pod marked =
-                running()
-                        .editMetadata()
-                        .withDeletionTimestamp("2026-12-04T01:00:00Z")
-                        .endMetadata()
-                        .build();
+        Pod marked = markedForDeletion();
         Predicate<Pod> deletedHere = p -> true;
         assertThat(view(marked, deletedHere)).isNotEqualTo(view(before, deletedHere));
     }
@@ -80,12 +75,7 @@ class WorkerViewTest {
     @Test
     void aDeletionBySomeoneElseChangesIt() {
         Pod before = running().build();
-        Pod marked =
-                running()
-                        .editMetadata()
-                        .withDeletionTimestamp("2026-12-04T01:00:00Z")
-                        .endMetadata()
-                        .build();
+        Pod marked = markedForDeletion();
         assertThat(view(marked, NOT_DELETED_HERE)).isNotEqualTo(view(before, NOT_DELETED_HERE));
     }
 
@@ -128,6 +118,14 @@ class WorkerViewTest {
     void aPodWithoutPhoenixLabelsHasNoView() {
         Pod foreign = new PodBuilder().withNewMetadata().withName("other").endMetadata().build();
         assertThat(view(foreign, NOT_DELETED_HERE)).isNull();
+    }
+
+    private static Pod markedForDeletion() {
+        return running()
+                .editMetadata()
+                .withDeletionTimestamp("2026-12-04T01:00:00Z")
+                .endMetadata()
+                .build();
     }
 
     private static PodBuilder running() {
