@@ -294,11 +294,14 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob> {
                                         expectations.withCreated(
                                                 j.getMetadata().getNamespace(),
                                                 j.getMetadata().getName(),
-                                                podSource.byIndex(
-                                                        PODS_BY_JOB,
-                                                        jobKey(
-                                                                j.getMetadata().getNamespace(),
-                                                                j.getMetadata().getName()))),
+                                                () ->
+                                                        podSource.byIndex(
+                                                                PODS_BY_JOB,
+                                                                jobKey(
+                                                                        j.getMetadata()
+                                                                                .getNamespace(),
+                                                                        j.getMetadata()
+                                                                                .getName()))),
                                 j ->
                                         reportSource.get(
                                                 new ResourceID(
