@@ -14,7 +14,7 @@ import dev.phoenix.operator.metrics.PhoenixMetrics;
 import dev.phoenix.operator.observe.JobObserver;
 import dev.phoenix.operator.observe.ObservedJob;
 import dev.phoenix.operator.observe.PodExpectations;
-import dev.phoenix.operator.observe.WorkerView;
+import dev.phoenix.operator.observe.PodUpdates;
 import io.fabric8.kubernetes.api.model.ConfigMap;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.Node;
@@ -78,6 +78,9 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob> {
     /** Pod creates and deletes sent here that the informer has not shown yet. */
     private final PodExpectations expectations;
 
+    /** Reconciles for workers coming up, one per job per batch window. */
+    private final ProgressBatch progress = new ProgressBatch();
+
     /**
      * The owned objects besides pods and the report ConfigMap, watched so a deleted one is
      * recreated at once.
@@ -111,8 +114,9 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob> {
                                 // An update that leaves the decision's view of the pod equal wakes
                                 // no reconcile (the cache holds it all the same): the binds of a
                                 // large gang's pods, and status updates that change nothing the
-                                // decision reads, each cost a walk over the whole gang.
-                                .withOnUpdateFilter((newPod, oldPod) -> !sameWorker(oldPod, newPod))
+                                // decision reads, each cost a walk over the whole gang. A worker
+                                // coming up wakes it once per batch (PodUpdates).
+                                .withOnUpdateFilter((newPod, oldPod) -> wakes(oldPod, newPod))
                                 .build(),
                         context);
         // A job's pods by job: a reconcile reads its gang from this index instead of filtering
@@ -138,6 +142,7 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob> {
                         context);
         List<EventSource<?, TrainingJob>> sources =
                 new ArrayList<>(List.of(podSource, reportSource));
+        sources.add(progress.asEventSource());
         for (Class<? extends HasMetadata> kind :
                 List.of(Service.class, ServiceAccount.class, Role.class, RoleBinding.class)) {
             InformerEventSource<? extends HasMetadata, TrainingJob> owned = owned(kind, context);
@@ -178,21 +183,23 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob> {
     }
 
     /**
-     * Whether an update leaves the pod as the decision sees it ({@link JobObserver#view}). A node
-     * the cache does not hold counts as a change: the reconcile confirms it with the API server.
+     * Whether a pod update wakes its job's reconcile ({@link PodUpdates}): now, batched (a worker
+     * came up), or not at all (the decision's view of the pod is unchanged).
      */
-    private boolean sameWorker(Pod oldPod, Pod newPod) {
-        for (Pod p : List.of(oldPod, newPod)) {
-            String node = p.getSpec() == null ? null : p.getSpec().getNodeName();
-            if (node != null
-                    && nodeSource != null
-                    && nodeSource.get(new ResourceID(node)).isEmpty()) {
-                return false;
-            }
-        }
-        WorkerView before = JobObserver.view(oldPod, node -> true, expectations::deleteSent);
-        WorkerView after = JobObserver.view(newPod, node -> true, expectations::deleteSent);
-        return before != null && before.equals(after);
+    private boolean wakes(Pod oldPod, Pod newPod) {
+        return switch (PodUpdates.of(
+                oldPod,
+                newPod,
+                node -> nodeSource == null || nodeSource.get(new ResourceID(node)).isPresent(),
+                expectations::deleteSent)) {
+            case NONE -> false;
+            case DECIDE -> true;
+            case PROGRESS ->
+                    !progress.progressed(
+                            new ResourceID(
+                                    newPod.getMetadata().getLabels().get(Names.LABEL_JOB),
+                                    newPod.getMetadata().getNamespace()));
+        };
     }
 
     private static <R extends HasMetadata> InformerEventSource<R, TrainingJob> owned(
@@ -287,6 +294,7 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob> {
 
     @Override
     public UpdateControl<TrainingJob> reconcile(TrainingJob job, Context<TrainingJob> context) {
+        progress.reconciling(ResourceID.fromResource(job));
         KubernetesClient client = context.getClient();
         JobObserver observer =
                 new JobObserver(

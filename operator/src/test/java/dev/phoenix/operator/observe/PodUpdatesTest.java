@@ -3,17 +3,19 @@ package dev.phoenix.operator.observe;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.phoenix.operator.Names;
+import dev.phoenix.operator.observe.PodUpdates.Effect;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodBuilder;
 import java.util.function.Predicate;
 import org.junit.jupiter.api.Test;
 
 /**
- * {@link JobObserver#view} is what the pod informer's update filter compares: an update that keeps
- * it equal wakes no reconcile, so every change a decision reads must change it.
+ * {@link PodUpdates#of} is the pod informer's update filter: an update it calls NONE wakes no
+ * reconcile and PROGRESS wakes one a batch later, so every change a decision acts on must be
+ * DECIDE. It compares {@link JobObserver#view}s.
  */
-class WorkerViewTest {
-    private static final Predicate<String> NODES_EXIST = node -> true;
+class PodUpdatesTest {
+    private static final Predicate<String> NODES_CACHED = node -> true;
     private static final Predicate<Pod> NOT_DELETED_HERE = p -> false;
 
     private static PodBuilder pending() {
@@ -32,12 +34,12 @@ class WorkerViewTest {
                 .endStatus();
     }
 
-    private static WorkerView view(Pod p, Predicate<Pod> deleteSent) {
-        return JobObserver.view(p, NODES_EXIST, deleteSent);
+    private static Effect effect(Pod before, Pod after) {
+        return PodUpdates.of(before, after, NODES_CACHED, NOT_DELETED_HERE);
     }
 
     @Test
-    void aBindToAnExistingNodeLeavesTheViewEqual() {
+    void aBindToACachedNodeWakesNothing() {
         Pod before = pending().build();
         Pod bound =
                 pending()
@@ -51,36 +53,35 @@ class WorkerViewTest {
                         .endCondition()
                         .endStatus()
                         .build();
-        assertThat(view(bound, NOT_DELETED_HERE)).isEqualTo(view(before, NOT_DELETED_HERE));
+        assertThat(effect(before, bound)).isEqualTo(Effect.NONE);
     }
 
     @Test
-    void aBindToANodeThatIsGoneChangesIt() {
+    void aBindToANodeTheCacheDoesNotHoldIsDecidedNow() {
         Pod before = pending().build();
         Pod bound = pending().editSpec().withNodeName("gone").endSpec().build();
+        assertThat(PodUpdates.of(before, bound, node -> false, NOT_DELETED_HERE))
+                .isEqualTo(Effect.DECIDE);
+        // The view itself says the node is gone.
         assertThat(JobObserver.view(bound, node -> false, NOT_DELETED_HERE))
-                .isNotEqualTo(view(before, NOT_DELETED_HERE));
+                .isNotEqualTo(JobObserver.view(before, NODES_CACHED, NOT_DELETED_HERE));
     }
 
     @Test
-    void aDeletionMarkChangesItEvenForAPodThisOperatorDeleted() {
+    void aDeletionMarkIsDecidedNowEvenForAPodThisOperatorDeleted() {
         // A deleting pod has ended as far as the gang is concerned (PodClassifier): the event that
         // shows the mark always reaches the reconciler.
-        Pod before = running().build();
         Pod marked = markedForDeletion();
-        Predicate<Pod> deletedHere = p -> true;
-        assertThat(view(marked, deletedHere)).isNotEqualTo(view(before, deletedHere));
+        assertThat(PodUpdates.of(running().build(), marked, NODES_CACHED, p -> true))
+                .isEqualTo(Effect.DECIDE);
+        assertThat(effect(running().build(), marked)).isEqualTo(Effect.DECIDE);
+        // Coming up and marked in one update is not progress.
+        assertThat(effect(pending().editSpec().withNodeName("n1").endSpec().build(), marked))
+                .isEqualTo(Effect.DECIDE);
     }
 
     @Test
-    void aDeletionBySomeoneElseChangesIt() {
-        Pod before = running().build();
-        Pod marked = markedForDeletion();
-        assertThat(view(marked, NOT_DELETED_HERE)).isNotEqualTo(view(before, NOT_DELETED_HERE));
-    }
-
-    @Test
-    void runningADisruptionTargetAndAnExitEachChangeIt() {
+    void comingUpIsProgressADisruptionTargetAndAnExitAreDecidedNow() {
         Pod pending = pending().editSpec().withNodeName("n1").endSpec().build();
         Pod running = running().build();
         Pod disrupted =
@@ -107,17 +108,20 @@ class WorkerViewTest {
                         .endContainerStatus()
                         .endStatus()
                         .build();
-        WorkerView p = view(pending, NOT_DELETED_HERE);
-        WorkerView r = view(running, NOT_DELETED_HERE);
-        assertThat(r).isNotEqualTo(p);
-        assertThat(view(disrupted, NOT_DELETED_HERE)).isNotEqualTo(r);
-        assertThat(view(exited, NOT_DELETED_HERE)).isNotEqualTo(r);
+        assertThat(effect(pending, running)).isEqualTo(Effect.PROGRESS);
+        assertThat(effect(running, disrupted)).isEqualTo(Effect.DECIDE);
+        assertThat(effect(running, exited)).isEqualTo(Effect.DECIDE);
+        // An exit straight from pending (it never ran) is not progress either.
+        assertThat(effect(pending, exited)).isEqualTo(Effect.DECIDE);
+        // Nor is going back.
+        assertThat(effect(running, pending)).isEqualTo(Effect.DECIDE);
     }
 
     @Test
-    void aPodWithoutPhoenixLabelsHasNoView() {
+    void aPodWithoutPhoenixLabelsHasNoViewAndIsDecided() {
         Pod foreign = new PodBuilder().withNewMetadata().withName("other").endMetadata().build();
-        assertThat(view(foreign, NOT_DELETED_HERE)).isNull();
+        assertThat(JobObserver.view(foreign, NODES_CACHED, NOT_DELETED_HERE)).isNull();
+        assertThat(effect(foreign, foreign)).isEqualTo(Effect.DECIDE);
     }
 
     private static Pod markedForDeletion() {
