@@ -2,7 +2,7 @@
 # Runs Phoenix's benchmark suite (not the tests): builds first, then each part as its own JVM against a
 # fresh Kubernetes v1.37.2 control plane (KWOK for simulated pods, a real node for the real trainer), and collects every table into one Markdown file.
 #
-#   hack/bench.sh                          # all parts, in order: recovery peers real scale checkpoint trainers (~30-40 min on 2 vCPUs)
+#   hack/bench.sh                          # all parts, in order: recovery peers real scale checkpoint trainers (~75-90 min on 2 vCPUs; peers alone ~40 min)
 #   hack/bench.sh recovery scale           # only these parts
 #   PHOENIX_BENCH_SCALE_ARGS="--jobs 300" hack/bench.sh scale   # extra arguments for one part
 #
@@ -11,7 +11,7 @@
 #   peers       peer.PeerRecoveryBench Phoenix vs an Indexed Job with podFailurePolicy vs JobSet vs the bare-client floor,
 #                                     one run, simulated pods: 2-, 64- and 1,000-pod gangs (50, 50, 10 preemptions), API
 #                                     requests per recovery (audit log), 1,000 one-pod jobs at once; SVG chart in
-#                                     bench-results/<time>/peer-recovery.svg (~50 min)
+#                                     bench-results/<time>/peer-recovery.svg (~40 min: 2,327 s on 2026-12-04)
 #   real        RealRecoveryBench     the trainer image in a real pod on a real node: recovery to the first new step,
 #                                     lost work with and without the SIGTERM emergency checkpoint
 #   scale       ScaleBench            1,000 TrainingJobs, one operator JVM: creation, 10% preempted at once,
@@ -50,7 +50,7 @@ export PHOENIX_BENCH_OUT="$PWD/$out/tables.md"
 {
   echo "### Run $stamp (commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'))"
   echo
-  echo "- machine: $(nproc) vCPU, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/^Mem:/{print $2}') GiB RAM, shared with other work (load average at start: $(cut -d' ' -f1-3 /proc/loadavg))"
+  echo "- machine: $(nproc --all) vCPU, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/^Mem:/{print $2}') GiB RAM, shared with other work (load average at start: $(cut -d' ' -f1-3 /proc/loadavg))"
   echo "- $(java -version 2>&1 | sed -n 1p); Kubernetes binaries: $PHOENIX_K8S_BIN_DIR"
   echo "- parts: ${parts[*]}"
   echo
