@@ -229,10 +229,6 @@ public final class PeerRecoveryBench {
     }
 
     /**
-     * {@code n} one-pod workloads of each peer created at once: how long until every pod runs, and
-     * the requests it took per workload.
-     */
-    /**
      * Deletes a peer's namespace and waits until it is gone, so that the next peer is measured on a
      * control plane that is not still tearing down the last one's objects: a namespace of 1,000
      * jobs keeps the namespace controller, the garbage collector, KWOK (and an operator that sees
@@ -246,6 +242,10 @@ public final class PeerRecoveryBench {
                 "namespace %s gone %.1f s after its delete", ns, (System.nanoTime() - t0) / 1e9);
     }
 
+    /**
+     * {@code n} one-pod workloads of each peer created at once: how long until every pod runs, and
+     * the requests it took per workload.
+     */
     static Table manyJobs(BenchEnv env, Peers factory, List<String> peers, int n, AuditLog audit)
             throws Exception {
         Table t =
